@@ -1,0 +1,419 @@
+"""The chat client: a receiver thread, an incoming buffer and a processing loop (the
+design sketch's watershed).
+
+* The receiver thread only reads frames from the socket into the incoming buffer.
+* The processing loop takes frames from the buffer, gives chats to the hold-back queue
+  (common/holdback.py) and delivers every message it releases, in order.
+* ``send`` delivers our own message at once and writes it to the server.
+
+State (clock, messages, members) is guarded by one lock; callbacks are never called
+while it is held. They run one at a time, in delivery order, from whichever thread
+delivered (usually the processing loop; ``send`` for our own messages).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ..common.errors import (
+    ChatError,
+    ConnectionLost,
+    JoinRefused,
+    ProtocolError,
+    ServerUnreachable,
+)
+from ..common.holdback import DELIVERED, HELD, HoldBackQueue, Wait
+from ..common.protocol import (
+    Chat,
+    Error,
+    ErrorCode,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    Limits,
+    Welcome,
+    parse_message,
+)
+from ..network.messenger import FrameReader, encode_frame, recv_msg
+from .events import (
+    ClientEvent,
+    Delivered,
+    Disconnected,
+    Duplicate,
+    Held,
+    MemberJoined,
+    MemberLeft,
+)
+
+log = logging.getLogger("stuttgart_chat.client")
+
+MessageCallback = Callable[[Chat], None]
+EventCallback = Callable[[ClientEvent], None]
+
+
+@dataclass(frozen=True)
+class _EndOfStream:
+    reason: str
+
+
+_STOP = object()
+
+
+class Client:
+    """A member of the group. Use ``create_client`` to make one."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        welcome: Welcome,
+        *,
+        on_message: MessageCallback | None = None,
+        on_event: EventCallback | None = None,
+        max_frame_bytes: int = Limits().max_frame_bytes,
+        close_timeout: float = 2.0,
+    ) -> None:
+        self.username = welcome.username
+        self._sock = sock
+        self._on_message = on_message
+        self._on_event = on_event
+        self._close_timeout = close_timeout
+        limits = welcome.limits
+        self.max_text_bytes: int = limits.get("max_text_bytes", Limits().max_text_bytes)
+        self._reader = FrameReader(sock, max_frame_bytes)
+
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._send_lock = threading.Lock()
+        self._holdback = HoldBackQueue(welcome.vc)
+        self._messages: list[Chat] = []
+        self._members: list[str] = list(welcome.members)
+        self._connected = True
+        self._closing = False
+        self._server_error: Error | None = None
+        self._disconnect: Disconnected | None = None
+
+        # Events waiting to be handed to callbacks, appended under _lock in the order
+        # things happened; popped under _dispatch_lock so callbacks run in that order.
+        self._pending: deque[ClientEvent] = deque()
+        self._dispatch_lock = threading.RLock()
+
+        self._incoming: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._receiver = threading.Thread(
+            target=self._run_receiver, name=f"client-receiver[{self.username}]"
+        )
+        self._processor = threading.Thread(
+            target=self._run_processor, name=f"client-processor[{self.username}]"
+        )
+        self._receiver.start()
+        self._processor.start()
+
+    # -- state, as snapshots ---------------------------------------------------------
+
+    @property
+    def messages(self) -> list[Chat]:
+        """Delivered messages in delivery order (ours included)."""
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def members(self) -> list[str]:
+        """Current members, in join order, ourselves included."""
+        with self._lock:
+            return list(self._members)
+
+    @property
+    def vc(self) -> dict[str, int]:
+        """Our vector clock: how many messages of each member we have delivered."""
+        with self._lock:
+            return self._holdback.clock.to_dict()
+
+    @property
+    def held(self) -> list[tuple[Chat, tuple[Wait, ...]]]:
+        """Messages in the hold-back queue, each with what it waits for."""
+        with self._lock:
+            return self._holdback.held()
+
+    @property
+    def connected(self) -> bool:
+        with self._lock:
+            return self._connected
+
+    @property
+    def disconnect_reason(self) -> Disconnected | None:
+        """Why the connection ended, once it has."""
+        with self._lock:
+            return self._disconnect
+
+    # -- actions ---------------------------------------------------------------------
+
+    def send(self, text: str) -> Chat:
+        """Send a chat message; it is delivered here at once and returned.
+
+        Raises:
+            ProtocolError: ``TEXT_TOO_LONG`` (nothing is sent, the clock is unchanged).
+            ConnectionLost: the connection is closed.
+        """
+        Limits(max_text_bytes=self.max_text_bytes).check_text(text)
+        failure: OSError | None = None
+        # _send_lock keeps the wire order equal to the clock order of our messages.
+        with self._send_lock:
+            with self._lock:
+                if not self._connected or self._closing:
+                    raise ConnectionLost("not connected")
+                _, released = self._holdback.record_own(self.username)
+                clock = self._holdback.clock.to_dict()
+                chat = Chat(text=text, vc=clock, sender=self.username)
+                self._record_delivery(chat, clock, own=True)
+                for message in released:
+                    self._record_delivery(message, clock, was_held=True)
+            try:
+                self._sock.sendall(encode_frame(Chat(text=text, vc=clock).to_wire()))
+            except OSError as exc:
+                failure = exc
+        # Outside both locks: a callback may call send() again.
+        self._dispatch()
+        if failure is not None:
+            raise ConnectionLost(f"could not send: {failure}") from failure
+        return chat
+
+    def wait_for(self, count: int, timeout: float | None = None) -> bool:
+        """Wait until at least ``count`` messages are delivered; False on timeout."""
+        return self.wait_until(lambda: len(self._messages) >= count, timeout)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until ``predicate()`` is true; it is evaluated under the client's lock,
+        after every change, so it may read private state but must not block."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    def close(self) -> None:
+        """Leave the group (LEAVE), wait briefly for the server to close, stop threads."""
+        with self._lock:
+            if self._closing:
+                already = True
+            else:
+                already = False
+                self._closing = True
+        if not already:
+            with self._send_lock, contextlib.suppress(OSError):
+                if self.connected:
+                    self._sock.sendall(encode_frame(Leave().to_wire()))
+                self._sock.shutdown(socket.SHUT_WR)
+            # The server answers LEAVE by closing; waiting for that (rather than closing
+            # at once) lets the LEAVE arrive instead of a connection reset.
+            self._receiver.join(self._close_timeout)
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+        self._receiver.join()
+        self._incoming.put(_STOP)
+        if threading.current_thread() is not self._processor:
+            self._processor.join()
+        self._sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- receiver thread: socket -> incoming buffer, nothing else ---------------------
+
+    def _run_receiver(self) -> None:
+        reason = "the server closed the connection"
+        try:
+            while True:
+                frame = self._reader.read()
+                if frame is None:
+                    break
+                self._incoming.put(frame)
+        except ProtocolError as exc:
+            reason = f"bad frame from the server: {exc}"
+        except OSError as exc:
+            reason = f"connection failed: {exc}"
+        self._incoming.put(_EndOfStream(reason))
+
+    # -- processing loop: incoming buffer -> hold-back queue -> deliveries --------------
+
+    def _run_processor(self) -> None:
+        while True:
+            item = self._incoming.get()
+            if item is _STOP:
+                return
+            if isinstance(item, _EndOfStream):
+                self._end(item.reason)
+                continue
+            try:
+                self._process(item)
+            except ProtocolError as exc:
+                log.warning("%s: bad message from the server: %s", self.username, exc)
+            self._dispatch()
+
+    def _process(self, frame: dict[str, Any]) -> None:
+        message = parse_message(frame)
+        with self._lock:
+            if isinstance(message, Chat):
+                self._process_chat(message)
+            elif isinstance(message, Joined):
+                if message.username not in self._members:
+                    self._members.append(message.username)
+                self._pending.append(MemberJoined(message.username))
+            elif isinstance(message, Left):
+                if message.username in self._members:
+                    self._members.remove(message.username)
+                self._pending.append(MemberLeft(message.username, message.reason))
+            elif isinstance(message, Error):
+                log.warning("%s: server error %s: %s", self.username, message.code,
+                            message.message)
+                self._server_error = message
+            else:
+                log.warning("%s: unexpected %s from the server", self.username, message.TYPE)
+            self._changed.notify_all()
+
+    def _process_chat(self, chat: Chat) -> None:
+        if chat.sender is None or chat.sender == self.username or chat.seq < 1:
+            log.warning("%s: dropping a chat with a bad sender: %r", self.username, chat)
+            return
+        arrival = self._holdback.add(chat)
+        if arrival.outcome == HELD:
+            held = Held(chat, arrival.waits, self._holdback.clock.to_dict())
+            log.info("%s %s", self.username, held.describe())
+            self._pending.append(held)
+            return
+        if arrival.outcome != DELIVERED:
+            log.info("%s: dropped duplicate %s", self.username, chat.label)
+            self._pending.append(Duplicate(chat))
+            return
+        clock = self._holdback.clock.to_dict()
+        for index, message in enumerate(arrival.delivered):
+            # The arrival itself is first; the rest were waiting in the hold-back queue.
+            self._record_delivery(message, clock, was_held=index > 0)
+            if index > 0:
+                log.info("%s released: %s", self.username, message.label)
+
+    def _record_delivery(
+        self, chat: Chat, clock: dict[str, int], *, own: bool = False, was_held: bool = False
+    ) -> None:
+        """Under _lock: append to the delivered messages and queue the event."""
+        self._messages.append(chat)
+        self._pending.append(Delivered(chat, clock, own=own, was_held=was_held))
+        self._changed.notify_all()
+
+    def _end(self, reason: str) -> None:
+        with self._lock:
+            if self._disconnect is not None:
+                return
+            error = self._server_error
+            if self._closing:
+                event = Disconnected("you left", by_us=True)
+            elif error is not None:
+                event = Disconnected(f"{error.code}: {error.message}", code=error.code)
+            else:
+                event = Disconnected(reason)
+            self._connected = False
+            self._disconnect = event
+            self._pending.append(event)
+            self._changed.notify_all()
+        if not event.by_us:
+            log.warning("%s: %s", self.username, event.reason)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand queued events to the callbacks, in order, without holding _lock."""
+        with self._dispatch_lock:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        return
+                    event = self._pending.popleft()
+                try:
+                    if isinstance(event, Delivered) and self._on_message is not None:
+                        self._on_message(event.message)
+                    if self._on_event is not None:
+                        self._on_event(event)
+                except Exception:  # noqa: BLE001 - a UI bug must not stop delivery
+                    log.exception("%s: callback failed on %r", self.username, event)
+
+
+def create_client(
+    server_host: str,
+    server_port: int,
+    username: str,
+    *,
+    on_message: MessageCallback | None = None,
+    on_event: EventCallback | None = None,
+    connect_timeout: float = 5.0,
+    handshake_timeout: float = 5.0,
+    max_frame_bytes: int = Limits().max_frame_bytes,
+    close_timeout: float = 2.0,
+) -> Client:
+    """Connect, join as ``username`` and return the running client.
+
+    Returns once the server has welcomed us; never hangs longer than the timeouts.
+
+    Raises:
+        ServerUnreachable: no connection, or no answer within ``handshake_timeout``.
+        JoinRefused: the server refused the name (taken, invalid) or is full.
+        ProtocolError: the server answered with something other than WELCOME.
+    """
+    try:
+        sock = socket.create_connection((server_host, server_port), timeout=connect_timeout)
+    except OSError as exc:
+        raise ServerUnreachable(
+            f"cannot connect to {server_host}:{server_port}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(handshake_timeout)
+        sock.sendall(encode_frame(Join(username).to_wire()))
+        answer = parse_message(recv_msg(sock, max_frame_bytes))
+        if isinstance(answer, Error):
+            raise JoinRefused(answer.code, answer.message)
+        if not isinstance(answer, Welcome):
+            raise ProtocolError(ErrorCode.UNEXPECTED, f"expected WELCOME, got {answer.TYPE}")
+        sock.settimeout(None)
+    except TimeoutError as exc:
+        sock.close()
+        raise ServerUnreachable(
+            f"{server_host}:{server_port} did not answer JOIN within {handshake_timeout:g} s"
+        ) from exc
+    except ConnectionLost as exc:
+        sock.close()
+        raise ServerUnreachable(
+            f"{server_host}:{server_port} closed the connection during the handshake"
+        ) from exc
+    except OSError as exc:
+        sock.close()
+        raise ServerUnreachable(f"handshake with {server_host}:{server_port} failed: {exc}") from exc
+    except ChatError:
+        sock.close()
+        raise
+    return Client(
+        sock,
+        answer,
+        on_message=on_message,
+        on_event=on_event,
+        max_frame_bytes=max_frame_bytes,
+        close_timeout=close_timeout,
+    )
+
+
+def wait_all(clients: list[Client], count: int, timeout: float) -> bool:
+    """Wait until every client has at least ``count`` deliveries (shared deadline)."""
+    deadline = time.monotonic() + timeout
+    return all(c.wait_for(count, max(0.0, deadline - time.monotonic())) for c in clients)

@@ -1,0 +1,474 @@
+"""The chat server: accept thread, a reader thread per member, one global queue, one
+multicast thread (the design sketch's four roles), plus a writer thread per member.
+
+A chat message's way through the server:
+
+1. the member's reader thread reads a frame, parses and validates it, stamps the
+   sender, checks the clock against what the server has accepted, and puts it on the
+   global queue (checking and queueing under one lock, so queue order is accept order);
+2. the multicast thread takes it, encodes the frame once and pushes the same bytes to
+   every other member's outbox; it never blocks on a socket;
+3. each member's writer thread drains its outbox into its socket.
+
+Joins and leaves travel through the same queue, so the multicast thread alone decides
+who receives what: a joiner's WELCOME carries the clock of exactly the chats
+multicast before it was added, and it receives every chat after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Union
+
+from ..common.errors import ProtocolError
+from ..common.protocol import (
+    PROTOCOL_VERSION,
+    Chat,
+    Error,
+    ErrorCode,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    Limits,
+    Message,
+    Welcome,
+    parse_message,
+)
+from ..common.vector_clock import VectorClock
+from ..network.messenger import FrameReader, encode_frame
+from ..network.reorder import DelayPolicy
+from .member import Member
+
+log = logging.getLogger("stuttgart_chat.server")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Every limit and knob of the server, with its default.
+
+    Attributes:
+        limits: what a peer may send (frame size, text size, names, member count).
+        max_outbox_frames: frames queued for one member before it counts as a slow
+            consumer and is dropped.
+        write_timeout: seconds one write to a member may block before it is dropped.
+        handshake_timeout: seconds a new connection has to send JOIN.
+        linger_timeout: seconds to wait for a closing peer to close its side, so the
+            last frames (an ERROR, say) are not lost to a connection reset.
+        delay: injected per-recipient delay of chat frames (see network/reorder.py).
+        backlog: listen() backlog.
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    max_outbox_frames: int = 10_000
+    write_timeout: float = 10.0
+    handshake_timeout: float = 10.0
+    linger_timeout: float = 2.0
+    delay: DelayPolicy = field(default_factory=DelayPolicy)
+    backlog: int = 512
+
+    def __post_init__(self) -> None:
+        if self.max_outbox_frames < 1:
+            raise ValueError("max_outbox_frames must be at least 1")
+        for name in ("write_timeout", "handshake_timeout", "linger_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
+# Events on the global queue, in the order the multicast thread must apply them.
+@dataclass(frozen=True)
+class _ChatEvent:
+    member: Member
+    chat: Chat
+
+
+@dataclass(frozen=True)
+class _JoinEvent:
+    member: Member
+
+
+@dataclass(frozen=True)
+class _GoneEvent:
+    member: Member
+    reason: str
+
+
+_Event = Union[_ChatEvent, _JoinEvent, _GoneEvent, None]  # None stops the multicast thread
+
+
+class _Leaving(Exception):
+    """The member's reader loop ends; ``reason`` goes into LEFT."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class Server:
+    """A running chat server. Use ``create_server`` to make one."""
+
+    def __init__(self, host: str, port: int, options: ServerOptions | None = None) -> None:
+        self.options = options or ServerOptions()
+        self.limits = self.options.limits
+        self._lock = threading.Lock()
+        self._closing = False
+        self._closed = threading.Event()
+        # Under _lock: reserved names (joining or joined), accepted clock, connections.
+        self._names: dict[str, Member] = {}
+        self._accepted = VectorClock()
+        self._connections: set[Member] = set()
+        # Owned by the multicast thread.
+        self._recipients: dict[str, Member] = {}
+        self._relayed = VectorClock()
+        self._queue: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+
+        self._listener = socket.create_server(
+            (host, port), backlog=self.options.backlog, reuse_port=False
+        )
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self.address: tuple[str, int] = self._listener.getsockname()[:2]
+        self._accept_thread = threading.Thread(target=self._run_accept, name="accept")
+        self._multicast_thread = threading.Thread(target=self._run_multicast, name="multicast")
+        self._multicast_thread.start()
+        self._accept_thread.start()
+        log.info("listening on %s:%d", *self.address)
+
+    # -- public ----------------------------------------------------------------------
+
+    @property
+    def members(self) -> list[str]:
+        """Names of the members that joined (or are joining), sorted."""
+        with self._lock:
+            return sorted(self._names)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def serve_forever(self, poll: float | None = None) -> None:
+        """Block until ``close()`` is called (from another thread or a signal handler)."""
+        self._closed.wait(poll)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting, tell members the server is closing, stop every thread."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+        self._wake_writer.send(b"x")
+        self._accept_thread.join()
+        self._queue.put(None)
+        self._multicast_thread.join()
+        with self._lock:
+            connections = list(self._connections)
+        closing = encode_frame(Error(ErrorCode.SERVER_CLOSING, "the server is shutting down")
+                               .to_wire())
+        for member in connections:
+            member.finish(closing)
+        deadline = time.monotonic() + timeout
+        for member in connections:
+            if member.writer is not None:
+                member.writer.join(max(0.0, deadline - time.monotonic()))
+            member.abort()
+        for member in connections:
+            member.reader.join(max(0.0, deadline - time.monotonic()))
+            if member.writer is not None:
+                member.writer.join(max(0.0, deadline - time.monotonic()))
+        self._listener.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
+        self._closed.set()
+        log.info("closed")
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- accept thread ---------------------------------------------------------------
+
+    def _run_accept(self) -> None:
+        while True:
+            ready, _, _ = select.select([self._listener, self._wake_reader], [], [])
+            if self._wake_reader in ready:
+                return
+            try:
+                sock, address = self._listener.accept()
+            except OSError as exc:
+                log.warning("accept failed: %s", exc)
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            member = Member(
+                sock,
+                address[:2],
+                max_outbox_frames=self.options.max_outbox_frames,
+                write_timeout=self.options.write_timeout,
+                run_reader=self._run_member,
+            )
+            with self._lock:
+                if self._closing:
+                    sock.close()
+                    return
+                # Registered before start(), so close() always finds and joins it.
+                self._connections.add(member)
+            member.reader.start()
+
+    # -- member reader threads ---------------------------------------------------------
+
+    def _run_member(self, member: Member) -> None:
+        reader = FrameReader(member.sock, self.limits.max_frame_bytes)
+        joined = False
+        reason = "disconnect"
+        try:
+            self._handshake(member, reader)
+            joined = True
+            member.sock.settimeout(self.options.write_timeout)
+            self._serve_member(member, reader)
+        except _Leaving as leaving:
+            reason = leaving.reason
+        except ProtocolError as exc:
+            reason = exc.code
+            log.info("%s: %s", member.label, exc)
+            frame = encode_frame(Error(exc.code, exc.message).to_wire())
+            if joined:
+                member.finish(frame, discard_pending=True)
+            else:
+                member.send_now(frame)
+        except OSError as exc:
+            log.info("%s: connection failed: %s", member.label, exc)
+        finally:
+            if joined:
+                self._queue.put(_GoneEvent(member, reason))
+            else:
+                with contextlib.suppress(OSError):
+                    member.sock.shutdown(socket.SHUT_WR)
+            self._linger(member)
+            if member.writer is not None:
+                member.writer.join()
+            member.sock.close()
+            with self._lock:
+                self._connections.discard(member)
+            log.debug("%s: reader done (%s)", member.label, reason)
+
+    def _handshake(self, member: Member, reader: FrameReader) -> None:
+        member.sock.settimeout(self.options.handshake_timeout)
+        try:
+            frame = reader.read()
+        except TimeoutError:
+            raise ProtocolError(
+                ErrorCode.HANDSHAKE_TIMEOUT,
+                f"no JOIN within {self.options.handshake_timeout:g} seconds",
+            ) from None
+        if frame is None:
+            raise _Leaving("disconnect")
+        message = parse_message(frame)
+        if not isinstance(message, Join):
+            raise ProtocolError(
+                ErrorCode.UNEXPECTED, f"the first message must be JOIN, not {frame['type']}"
+            )
+        if message.version != PROTOCOL_VERSION:
+            raise ProtocolError(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"this server speaks protocol version {PROTOCOL_VERSION}, not {message.version}",
+            )
+        self.limits.check_username(message.username)
+        with self._lock:
+            if self._closing:
+                raise ProtocolError(ErrorCode.SERVER_CLOSING, "the server is shutting down")
+            if message.username in self._names:
+                raise ProtocolError(
+                    ErrorCode.NAME_TAKEN, f"the name {message.username!r} is taken"
+                )
+            if len(self._names) >= self.limits.max_members:
+                raise ProtocolError(
+                    ErrorCode.SERVER_FULL,
+                    f"the group is full ({self.limits.max_members} members)",
+                )
+            self._names[message.username] = member
+            member.name = message.username
+            member.start_writer()
+            self._queue.put(_JoinEvent(member))
+        log.info("%s joined from %s:%d", member.name, *member.address)
+
+    def _serve_member(self, member: Member, reader: FrameReader) -> None:
+        name = member.name
+        assert name is not None
+        while True:
+            try:
+                frame = reader.read()
+            except TimeoutError:
+                continue  # an idle member; the timeout only bounds writes
+            if frame is None:
+                raise _Leaving("disconnect")
+            message = parse_message(frame)
+            if isinstance(message, Chat):
+                self._accept_chat(member, name, message)
+            elif isinstance(message, Leave):
+                raise _Leaving("leave")
+            elif isinstance(message, Error):
+                log.info("%s reported an error: %s %s", name, message.code, message.message)
+                raise _Leaving(message.code)
+            else:
+                raise ProtocolError(
+                    ErrorCode.UNEXPECTED, f"{message.TYPE} is not expected from a member"
+                )
+
+    def _accept_chat(self, member: Member, name: str, chat: Chat) -> None:
+        """The server's clock check: a client cannot park a message in everyone's
+        hold-back queue forever (DESIGN.md, "The server checks clocks")."""
+        self.limits.check_text(chat.text)
+        vc = chat.vc
+        with self._lock:
+            accepted = self._accepted
+            expected = accepted[name] + 1
+            if vc.get(name, 0) != expected:
+                raise ProtocolError(
+                    ErrorCode.BAD_CLOCK,
+                    f"vc[{name!r}] must be {expected} (your next message), "
+                    f"not {vc.get(name, 0)}",
+                )
+            for other, count in vc.items():
+                if other != name and count > accepted[other]:
+                    raise ProtocolError(
+                        ErrorCode.BAD_CLOCK,
+                        f"vc[{other!r}] is {count} but only {accepted[other]} "
+                        f"message(s) of {other!r} were relayed",
+                    )
+            accepted.increment(name)
+            self._queue.put(_ChatEvent(member, chat.stamped(name)))
+
+    def _linger(self, member: Member) -> None:
+        """Read and discard until the peer closes (bounded), so closing our socket
+        does not reset the connection and lose the frames we sent last."""
+        deadline = time.monotonic() + self.options.linger_timeout
+        with contextlib.suppress(OSError):
+            while (remaining := deadline - time.monotonic()) > 0:
+                member.sock.settimeout(remaining)
+                if not member.sock.recv(65536):
+                    return
+
+    # -- multicast thread ------------------------------------------------------------
+
+    def _run_multicast(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is None:
+                return
+            try:
+                if isinstance(event, _ChatEvent):
+                    self._multicast_chat(event.member, event.chat)
+                elif isinstance(event, _JoinEvent):
+                    self._add_recipient(event.member)
+                else:
+                    self._remove_recipient(event.member, event.reason)
+            except Exception:  # noqa: BLE001 - the one boundary that must survive a bug
+                log.exception("multicast failed on %r", event)
+
+    def _multicast_chat(self, sender: Member, chat: Chat) -> None:
+        assert chat.sender is not None
+        self._relayed.increment(chat.sender)
+        frame = encode_frame(chat.to_wire())
+        delay = self.options.delay
+        now = time.monotonic()
+        overflowed = []
+        for name, member in self._recipients.items():
+            if member is sender:
+                continue
+            due = now + delay.delay(chat.sender, name) if delay.active else 0.0
+            if not member.push(frame, due):
+                overflowed.append(member)
+        for member in overflowed:
+            if self._recipients.get(member.name or "") is member:
+                self._drop_slow(member)
+
+    def _add_recipient(self, member: Member) -> None:
+        assert member.name is not None
+        welcome = Welcome(
+            username=member.name,
+            members=(*self._recipients, member.name),
+            vc=self._relayed.to_dict(),
+            limits=self.limits.to_wire(),
+        )
+        member.push(encode_frame(welcome.to_wire()))
+        self._broadcast(Joined(member.name))
+        self._recipients[member.name] = member
+
+    def _remove_recipient(self, member: Member, reason: str) -> None:
+        name = member.name
+        assert name is not None
+        if self._recipients.get(name) is member:
+            del self._recipients[name]
+            self._broadcast(Left(name, reason))
+            log.info("%s left (%s)", name, reason)
+        member.finish()
+        with self._lock:
+            if self._names.get(name) is member:
+                del self._names[name]
+
+    def _drop_slow(self, member: Member) -> None:
+        name = member.name
+        assert name is not None
+        log.warning("%s: outbox full (%d frames), dropping", name, member.max_outbox_frames)
+        del self._recipients[name]
+        error = Error(
+            ErrorCode.SLOW_CONSUMER,
+            f"you fell {member.max_outbox_frames} frames behind; disconnected",
+        )
+        member.finish(encode_frame(error.to_wire()), discard_pending=True)
+        self._broadcast(Left(name, ErrorCode.SLOW_CONSUMER))
+
+    def _broadcast(self, message: Message) -> None:
+        frame = encode_frame(message.to_wire())
+        overflowed = [m for m in self._recipients.values() if not m.push(frame)]
+        for member in overflowed:
+            if self._recipients.get(member.name or "") is member:
+                self._drop_slow(member)
+
+
+def create_server(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
+    """Start a chat server listening on ``(host, port)``; ``port=0`` picks a free port.
+
+    Returns once it listens; everything runs in background threads. ``options`` are
+    the fields of ``ServerOptions`` and of ``Limits`` (e.g. ``max_text_bytes=4096``),
+    and ``jitter``/``link_delays``/``seed`` for the injected delay.
+    """
+    return Server(host, port, _options_from(options))
+
+
+def _options_from(options: dict[str, Any]) -> ServerOptions:
+    limit_names = Limits.__dataclass_fields__.keys()
+    limits = Limits(**{k: options.pop(k) for k in list(options) if k in limit_names})
+    delay_args = {k: options.pop(k) for k in ("jitter", "link_delays", "seed") if k in options}
+    if delay_args:
+        if "delay" in options:
+            raise TypeError("give either delay= or jitter/link_delays/seed, not both")
+        options["delay"] = DelayPolicy(
+            jitter=delay_args.get("jitter", 0.0),
+            links=tuple(delay_args.get("link_delays", ())),
+            seed=delay_args.get("seed"),
+        )
+    return ServerOptions(limits=limits, **options)
+
+
+@contextlib.contextmanager
+def running_server(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Iterator[Server]:
+    """``with running_server() as server:`` (same as ``with create_server() as server``)."""
+    server = create_server(host, port, **options)
+    try:
+        yield server
+    finally:
+        server.close()
