@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from ..common.holdback import Wait
 from ..common.protocol import Chat
@@ -80,4 +79,4 @@ class Disconnected:
         return f"disconnected: {self.reason}"
 
 
-ClientEvent = Union[Delivered, Held, Duplicate, MemberJoined, MemberLeft, Disconnected]
+ClientEvent = Delivered | Held | Duplicate | MemberJoined | MemberLeft | Disconnected

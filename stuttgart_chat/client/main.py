@@ -278,8 +278,7 @@ class Client:
                     self._members.remove(message.username)
                 self._pending.append(MemberLeft(message.username, message.reason))
             elif isinstance(message, Error):
-                log.warning("%s: server error %s: %s", self.username, message.code,
-                            message.message)
+                log.warning("%s: server error %s: %s", self.username, message.code, message.message)
                 self._server_error = message
             else:
                 log.warning("%s: unexpected %s from the server", self.username, message.TYPE)
@@ -399,7 +398,9 @@ def create_client(
         ) from exc
     except OSError as exc:
         sock.close()
-        raise ServerUnreachable(f"handshake with {server_host}:{server_port} failed: {exc}") from exc
+        raise ServerUnreachable(
+            f"handshake with {server_host}:{server_port} failed: {exc}"
+        ) from exc
     except ChatError:
         sock.close()
         raise

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from .errors import ProtocolError
 
@@ -312,7 +312,7 @@ class Error:
         return {"type": self.TYPE, "code": self.code, "message": self.message}
 
 
-Message = Union[Join, Welcome, Chat, Leave, Joined, Left, Error]
+Message = Join | Welcome | Chat | Leave | Joined | Left | Error
 
 MESSAGE_TYPES: dict[str, Callable[[Mapping[str, Any]], Message]] = {
     cls.TYPE: cls.from_wire for cls in (Join, Welcome, Chat, Leave, Joined, Left, Error)

@@ -57,9 +57,7 @@ class VectorClock:
     __slots__ = ("_entries",)
 
     def __init__(self, entries: ClockLike | None = None) -> None:
-        self._entries: dict[str, int] = (
-            {} if entries is None else _validated(_entries_of(entries))
-        )
+        self._entries: dict[str, int] = {} if entries is None else _validated(_entries_of(entries))
 
     # -- reading -----------------------------------------------------------------
 
@@ -110,9 +108,7 @@ class VectorClock:
             return False
         mine = self._entries
         return all(
-            count <= mine.get(member, 0)
-            for member, count in theirs.items()
-            if member != sender_id
+            count <= mine.get(member, 0) for member, count in theirs.items() if member != sender_id
         )
 
     def update(self, msg_vc: ClockLike) -> None:

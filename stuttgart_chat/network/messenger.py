@@ -111,9 +111,7 @@ class FrameDecoder:
 class FrameReader:
     """Blocking frame reader over a socket (one per connection, one reader thread)."""
 
-    def __init__(
-        self, sock: socket.socket, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
-    ) -> None:
+    def __init__(self, sock: socket.socket, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self._sock = sock
         self._decoder = FrameDecoder(max_frame_bytes)
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Union
+from typing import Any
 
 from ..common.errors import ProtocolError
 from ..common.protocol import (
@@ -102,7 +102,7 @@ class _GoneEvent:
     reason: str
 
 
-_Event = Union[_ChatEvent, _JoinEvent, _GoneEvent, None]  # None stops the multicast thread
+_Event = _ChatEvent | _JoinEvent | _GoneEvent | None  # None stops the multicast thread
 
 
 class _Leaving(Exception):
@@ -169,8 +169,9 @@ class Server:
         self._multicast_thread.join()
         with self._lock:
             connections = list(self._connections)
-        closing = encode_frame(Error(ErrorCode.SERVER_CLOSING, "the server is shutting down")
-                               .to_wire())
+        closing = encode_frame(
+            Error(ErrorCode.SERVER_CLOSING, "the server is shutting down").to_wire()
+        )
         for member in connections:
             member.finish(closing)
         deadline = time.monotonic() + timeout
@@ -290,9 +291,7 @@ class Server:
             if self._closing:
                 raise ProtocolError(ErrorCode.SERVER_CLOSING, "the server is shutting down")
             if message.username in self._names:
-                raise ProtocolError(
-                    ErrorCode.NAME_TAKEN, f"the name {message.username!r} is taken"
-                )
+                raise ProtocolError(ErrorCode.NAME_TAKEN, f"the name {message.username!r} is taken")
             if len(self._names) >= self.limits.max_members:
                 raise ProtocolError(
                     ErrorCode.SERVER_FULL,
@@ -338,8 +337,7 @@ class Server:
             if vc.get(name, 0) != expected:
                 raise ProtocolError(
                     ErrorCode.BAD_CLOCK,
-                    f"vc[{name!r}] must be {expected} (your next message), "
-                    f"not {vc.get(name, 0)}",
+                    f"vc[{name!r}] must be {expected} (your next message), not {vc.get(name, 0)}",
                 )
             for other, count in vc.items():
                 if other != name and count > accepted[other]:

@@ -78,9 +78,7 @@ class Member:
     def start_writer(self) -> None:
         """Start writing; from now on only the writer thread writes to the socket."""
         self.reader.name = f"member-reader[{self.name}]"
-        self.writer = threading.Thread(
-            target=self._run_writer, name=f"member-writer[{self.name}]"
-        )
+        self.writer = threading.Thread(target=self._run_writer, name=f"member-writer[{self.name}]")
         self.writer.start()
 
     def push(self, frame: bytes, due: float = 0.0) -> bool:
