@@ -381,12 +381,12 @@ class Server:
         self._relayed.increment(chat.sender)
         frame = encode_frame(chat.to_wire())
         delay = self.options.delay
-        now = time.monotonic()
+        now = time.monotonic() if delay.active else 0.0
         overflowed = []
         for name, member in self._recipients.items():
             if member is sender:
                 continue
-            due = now + delay.delay(chat.sender, name) if delay.active else 0.0
+            due = now + delay.delay(chat.sender, name) if delay.active else None
             if not member.push(frame, due):
                 overflowed.append(member)
         for member in overflowed:

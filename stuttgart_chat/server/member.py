@@ -57,6 +57,7 @@ class Member:
         # (due time, arrival order, frame): with no injected delay every due time is 0,
         # so the heap is plain FIFO.
         self._outbox: list[tuple[float, int, bytes]] = []
+        self._latest_due = 0.0
         self._final: bytes | None = None
         self._finishing = False
         self._aborted = False
@@ -81,8 +82,13 @@ class Member:
         self.writer = threading.Thread(target=self._run_writer, name=f"member-writer[{self.name}]")
         self.writer.start()
 
-    def push(self, frame: bytes, due: float = 0.0) -> bool:
-        """Queue a frame, to be written at monotonic time ``due`` or later.
+    def push(self, frame: bytes, due: float | None = None) -> bool:
+        """Queue a frame.
+
+        ``due`` (monotonic time) is for a chat frame under injected delay: it is written
+        at that time or later, so chats overtake each other. Without ``due`` the frame
+        keeps FIFO order: it goes after every frame queued before it, delayed or not
+        (a LEFT never overtakes the leaver's last message).
 
         Returns False (and queues nothing) if the outbox is full; True otherwise,
         including when the member is already closing (the frame is then dropped).
@@ -92,6 +98,10 @@ class Member:
                 return True
             if len(self._outbox) >= self.max_outbox_frames:
                 return False
+            if due is None:
+                due = self._latest_due
+            elif due > self._latest_due:
+                self._latest_due = due
             heapq.heappush(self._outbox, (due, next(_order), frame))
             self._cond.notify()
             return True

@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""Start one server and three clients (Alice, Bob, Charlie), each in its own terminal.
+
+* tmux panes when tmux is installed and this runs in a terminal;
+* terminal windows on a desktop (x-terminal-emulator, gnome-terminal, konsole, xterm,
+  or Terminal.app on macOS);
+* otherwise a scripted conversation whose every delivery is printed with the
+  client's name as prefix: Alice asks, Bob answers, and Charlie, whose link from
+  Alice is slowed down on purpose, holds Bob's answer until Alice's question arrives.
+
+The server delays frames on purpose (``--delay Alice:Charlie:MS`` and a random
+jitter), because one server relaying over TCP would otherwise deliver everything in
+causal order by itself and the hold-back queue would never hold anything.
+
+Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent
+NAMES = ("Alice", "Bob", "Charlie")
+
+
+class DemoError(Exception):
+    pass
+
+
+class _Stop(Exception):
+    """SIGTERM: unwind and clean up, like Ctrl-C."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def python_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "stuttgart_chat", *args]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def server_args(args: argparse.Namespace) -> list[str]:
+    command = ["server", "--port", str(args.port)]
+    if not args.no_reorder:
+        command += ["--delay", f"Alice:Charlie:{args.delay_ms}"]
+        if args.jitter_ms:
+            command += ["--jitter-ms", str(args.jitter_ms), "--seed", str(args.seed)]
+    return command
+
+
+def client_args(name: str, args: argparse.Namespace, *extra: str) -> list[str]:
+    return ["client", name, "--port", str(args.port), *extra]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise DemoError(f"the server did not start listening on port {port}")
+
+
+# -- tmux ------------------------------------------------------------------------------
+
+
+def run_tmux(args: argparse.Namespace) -> int:
+    session = f"stuttgart-demo-{os.getpid()}"
+    env = child_env()
+    quoted = " ".join(f"{k}={shlex.quote(env[k])}" for k in ("PYTHONPATH", "PYTHONUNBUFFERED"))
+
+    def shell(command: list[str]) -> str:
+        # `env` first, so the panes find the package however tmux was started.
+        return f"env {quoted} " + " ".join(shlex.quote(part) for part in command)
+
+    tmux = ["tmux"]
+    subprocess.run(
+        [
+            *tmux,
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            shell(python_command(*server_args(args))),
+        ],
+        check=True,
+    )
+    try:
+        wait_for_port(args.port)
+        for name in NAMES:
+            subprocess.run(
+                [
+                    *tmux,
+                    "split-window",
+                    "-t",
+                    session,
+                    shell(python_command(*client_args(name, args))),
+                ],
+                check=True,
+            )
+            subprocess.run([*tmux, "select-layout", "-t", session, "tiled"], check=True)
+        subprocess.run([*tmux, "select-pane", "-t", f"{session}:0.1"], check=True)
+        hint = (
+            "Stuttgart Chat demo: type in Alice's pane, answer in Bob's, watch Charlie hold "
+            "the answer. Ctrl-C in the server pane (top left) ends it all."
+        )
+        subprocess.run([*tmux, "display-message", "-t", session, hint], check=False)
+        if os.environ.get("TMUX"):
+            subprocess.run([*tmux, "switch-client", "-t", session], check=True)
+            # The session lives on inside the running tmux; wait for it to end.
+            while (
+                subprocess.run(
+                    [*tmux, "has-session", "-t", session], capture_output=True
+                ).returncode
+                == 0
+            ):
+                time.sleep(0.5)
+        else:
+            subprocess.run([*tmux, "attach-session", "-t", session], check=False)
+    finally:
+        subprocess.run([*tmux, "kill-session", "-t", session], capture_output=True)
+    return 0
+
+
+# -- terminal windows -----------------------------------------------------------------
+
+
+def terminal_launcher() -> Callable[[str, list[str]], subprocess.Popen[bytes]] | None:
+    if sys.platform == "darwin" and shutil.which("osascript"):
+
+        def mac(title: str, command: list[str]) -> subprocess.Popen[bytes]:
+            line = f"cd {shlex.quote(str(ROOT))} && " + " ".join(map(shlex.quote, command))
+            script = f'tell application "Terminal" to do script {line!r}'.replace("'", '"')
+            return subprocess.Popen(["osascript", "-e", script])
+
+        return mac
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    for program, flag in (
+        ("x-terminal-emulator", "-e"),
+        ("gnome-terminal", "--"),
+        ("konsole", "-e"),
+        ("xterm", "-e"),
+    ):
+        path = shutil.which(program)
+        if path:
+
+            def launch(
+                title: str,
+                command: list[str],
+                path: str = path,
+                flag: str = flag,
+            ) -> subprocess.Popen[bytes]:
+                extra = ["-T", title] if program == "xterm" else []
+                return subprocess.Popen([path, *extra, flag, *command], env=child_env())
+
+            return launch
+    return None
+
+
+def run_windows(args: argparse.Namespace) -> int:
+    launch = terminal_launcher()
+    if launch is None:
+        raise DemoError("no terminal emulator found")
+    server = subprocess.Popen(python_command(*server_args(args)), env=child_env())
+    windows: list[subprocess.Popen[bytes]] = []
+    try:
+        wait_for_port(args.port)
+        for name in NAMES:
+            windows.append(launch(name, python_command(*client_args(name, args))))
+        print(
+            f"server on 127.0.0.1:{args.port}; clients in {len(NAMES)} windows. "
+            "Ctrl-C here ends the demo."
+        )
+        server.wait()
+    finally:
+        # Clients leave by themselves when the server goes away.
+        stop_process(server)
+        for window in windows:
+            stop_process(window)
+    return 0
+
+
+# -- scripted conversation -----------------------------------------------------------
+
+
+class ScriptedClient:
+    """A client process in plain line mode whose output lines we can wait for."""
+
+    def __init__(self, name: str, args: argparse.Namespace, echo: Callable[[str], None]):
+        self.name = name
+        self.lines: list[str] = []
+        self._new = threading.Condition()
+        extra = ["--plain"] + (["--show-vc"] if args.show_vc else [])
+        self.process = subprocess.Popen(
+            python_command(*client_args(name, args, *extra)),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=child_env(),
+        )
+        self._echo = echo
+        self._reader = threading.Thread(target=self._read, name=f"demo-read[{name}]", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            line = line.rstrip("\n")
+            self._echo(f"[{self.name:<7}] {line}")
+            with self._new:
+                self.lines.append(line)
+                self._new.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 15.0) -> str:
+        regex = re.compile(pattern)
+        with self._new:
+            if not self._new.wait_for(
+                lambda: any(regex.search(line) for line in self.lines), timeout
+            ):
+                raise DemoError(f"{self.name} never printed /{pattern}/")
+            return next(line for line in self.lines if regex.search(line))
+
+    def say(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+
+    def quit(self) -> None:
+        self.say("/quit")
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+
+def run_script(args: argparse.Namespace) -> int:
+    out: queue.SimpleQueue[str] = queue.SimpleQueue()
+    print_lock = threading.Lock()
+
+    def echo(line: str) -> None:
+        with print_lock:
+            print(line, flush=True)
+
+    echo(
+        f"[server ] starting on 127.0.0.1:{args.port}"
+        + ("" if args.no_reorder else f", frames Alice -> Charlie delayed {args.delay_ms} ms")
+    )
+    server = subprocess.Popen(
+        python_command(*server_args(args), "--log-level", "WARNING"),
+        stdout=subprocess.DEVNULL,
+        env=child_env(),
+    )
+    clients: dict[str, ScriptedClient] = {}
+    try:
+        wait_for_port(args.port)
+        for name in NAMES:
+            clients[name] = ScriptedClient(name, args, echo)
+            clients[name].wait_for(r"^\* joined")
+        alice, bob, charlie = (clients[n] for n in NAMES)
+        for name in ("Bob", "Charlie"):
+            alice.wait_for(rf"\* {name} joined")
+
+        alice.say("Has anyone seen my umbrella?")
+        bob.wait_for(r"Alice: Has anyone seen my umbrella\?")
+        bob.say("Yes, it is by the door.")
+        charlie.wait_for(r"Bob: Yes, it is by the door\.")
+        charlie.say("Good, it is raining in Stuttgart.")
+        for client in (alice, bob):
+            client.wait_for(r"Charlie: Good, it is raining")
+
+        order = [
+            line.split("] ", 1)[1].split(":")[0]
+            for line in charlie.lines
+            if re.match(r"^\[\d\d:\d\d:\d\d\] (Alice|Bob):", line)
+        ]
+        held = [line for line in charlie.lines if "held:" in line]
+        echo("")
+        echo(f"Charlie delivered: {' -> '.join(order)}")
+        if held:
+            echo(f"Charlie's hold-back queue: {held[0].strip()}, released when Alice#1 came.")
+        if order[:2] != ["Alice", "Bob"]:
+            echo("CAUSAL ORDER VIOLATED")
+            return 1
+        echo("Causal order held: the answer was never shown before its question.")
+        for client in clients.values():
+            client.quit()
+        for client in clients.values():
+            client.process.wait(timeout=10)
+        return 0
+    finally:
+        for client in clients.values():
+            stop_process(client.process)
+        stop_process(server)
+        while not out.empty():
+            out.get()
+
+
+def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- main -----------------------------------------------------------------------------
+
+
+def choose_mode(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if on_terminal and shutil.which("tmux"):
+        return "tmux"
+    if on_terminal and terminal_launcher() is not None:
+        return "windows"
+    return "script"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("auto", "tmux", "windows", "script"), default="auto")
+    parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
+    parser.add_argument("--no-reorder", action="store_true", help="no injected delay")
+    parser.add_argument(
+        "--delay-ms",
+        type=int,
+        default=2000,
+        help="extra delay of frames from Alice to Charlie (default 2000)",
+    )
+    parser.add_argument(
+        "--jitter-ms", type=int, default=0, help="random delay of every frame, 0..MS (default 0)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed of the random jitter")
+    parser.add_argument("--show-vc", action="store_true", help="script mode: print clocks")
+    args = parser.parse_args(argv)
+    if args.port == 0:
+        args.port = free_port()
+    signal.signal(signal.SIGTERM, _raise_stop)
+    mode = choose_mode(args.mode)
+    try:
+        return {"tmux": run_tmux, "windows": run_windows, "script": run_script}[mode](args)
+    except (KeyboardInterrupt, _Stop):
+        return 130
+    except DemoError as exc:
+        print(f"run_demo: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
