@@ -184,6 +184,7 @@ def terminal_launcher() -> Callable[[str, list[str]], subprocess.Popen[bytes]] |
                 command: list[str],
                 path: str = path,
                 flag: str = flag,
+                program: str = program,
             ) -> subprocess.Popen[bytes]:
                 extra = ["-T", title] if program == "xterm" else []
                 return subprocess.Popen([path, *extra, flag, *command], env=child_env())
