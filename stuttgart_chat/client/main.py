@@ -34,6 +34,7 @@ from ..common.errors import (
 )
 from ..common.holdback import DELIVERED, HELD, HoldBackQueue, Wait
 from ..common.protocol import (
+    FROM_SERVER,
     Chat,
     Error,
     ErrorCode,
@@ -88,8 +89,10 @@ class Client:
         self._on_message = on_message
         self._on_event = on_event
         self._close_timeout = close_timeout
-        limits = welcome.limits
-        self.max_text_bytes: int = limits.get("max_text_bytes", Limits().max_text_bytes)
+        # The server's limits, so a message it would refuse is refused here, before
+        # it changes our clock.
+        self.max_text_bytes = _limit(welcome.limits, "max_text_bytes", Limits().max_text_bytes)
+        self.max_frame_bytes = _limit(welcome.limits, "max_frame_bytes", max_frame_bytes)
         self._reader = FrameReader(sock, max_frame_bytes)
 
         self._lock = threading.Lock()
@@ -171,14 +174,22 @@ class Client:
             with self._lock:
                 if not self._connected or self._closing:
                     raise ConnectionLost("not connected")
-                _, released = self._holdback.record_own(self.username)
                 clock = self._holdback.clock.to_dict()
+                clock[self.username] = clock.get(self.username, 0) + 1
+                frame = encode_frame(Chat(text=text, vc=clock).to_wire())
+                if len(frame) - 4 > self.max_frame_bytes:
+                    raise ProtocolError(
+                        ErrorCode.FRAME_TOO_LARGE,
+                        f"the message makes a {len(frame) - 4}-byte frame, "
+                        f"the server takes {self.max_frame_bytes}",
+                    )
+                _, released = self._holdback.record_own(self.username)
                 chat = Chat(text=text, vc=clock, sender=self.username)
                 self._record_delivery(chat, clock, own=True)
                 for message in released:
                     self._record_delivery(message, clock, was_held=True)
             try:
-                self._sock.sendall(encode_frame(Chat(text=text, vc=clock).to_wire()))
+                self._sock.sendall(frame)
             except OSError as exc:
                 failure = exc
         # Outside both locks: a callback may call send() again.
@@ -265,7 +276,7 @@ class Client:
             self._dispatch()
 
     def _process(self, frame: dict[str, Any]) -> None:
-        message = parse_message(frame)
+        message = parse_message(frame, FROM_SERVER)
         with self._lock:
             if isinstance(message, Chat):
                 self._process_chat(message)
@@ -349,6 +360,13 @@ class Client:
                     log.exception("%s: callback failed on %r", self.username, event)
 
 
+def _limit(limits: dict[str, Any], name: str, default: int) -> int:
+    value = limits.get(name)
+    return (
+        value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+    )
+
+
 def create_client(
     server_host: str,
     server_port: int,
@@ -380,7 +398,7 @@ def create_client(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(handshake_timeout)
         sock.sendall(encode_frame(Join(username).to_wire()))
-        answer = parse_message(recv_msg(sock, max_frame_bytes))
+        answer = parse_message(recv_msg(sock, max_frame_bytes), FROM_SERVER)
         if isinstance(answer, Error):
             raise JoinRefused(answer.code, answer.message)
         if not isinstance(answer, Welcome):

@@ -319,13 +319,26 @@ MESSAGE_TYPES: dict[str, Callable[[Mapping[str, Any]], Message]] = {
 }
 
 
-def parse_message(obj: Mapping[str, Any]) -> Message:
+# Who may send what: a message type from the wrong side is UNEXPECTED.
+FROM_CLIENT = frozenset({Join.TYPE, Chat.TYPE, Leave.TYPE, Error.TYPE})
+FROM_SERVER = frozenset({Welcome.TYPE, Chat.TYPE, Joined.TYPE, Left.TYPE, Error.TYPE})
+
+
+def parse_message(obj: Mapping[str, Any], allowed: frozenset[str] | None = None) -> Message:
     """Turn a decoded JSON object into a message, checking every field.
 
+    Args:
+        obj: a frame's JSON object.
+        allowed: the types this side may receive (``FROM_CLIENT`` on a server,
+            ``FROM_SERVER`` on a client); None accepts every known type.
+
     Raises:
-        ProtocolError: ``UNKNOWN_TYPE`` or ``BAD_FIELD``.
+        ProtocolError: ``UNKNOWN_TYPE``, ``UNEXPECTED`` or ``BAD_FIELD``.
     """
     kind = obj.get("type")
     if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}")
+        shown = kind if not isinstance(kind, str) else kind[:40]
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {shown!r}")
+    if allowed is not None and kind not in allowed:
+        raise ProtocolError(ErrorCode.UNEXPECTED, f"{kind} is not sent by this side")
     return MESSAGE_TYPES[kind](obj)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 from ..common.errors import ConnectionLost, ProtocolError
@@ -77,8 +78,10 @@ class FrameDecoder:
 
     @property
     def pending(self) -> int:
-        """Bytes received but not yet returned as a frame (non-zero at EOF = truncated)."""
-        return len(self._buffer)
+        """Bytes received but not yet returned as a frame (non-zero at EOF = truncated),
+        counting a header whose body has not arrived yet."""
+        header = HEADER.size if self._body_length is not None else 0
+        return header + len(self._buffer)
 
     def next_frame(self) -> dict[str, Any] | None:
         """The next complete frame's object, or None if more bytes are needed.
@@ -115,17 +118,27 @@ class FrameReader:
         self._sock = sock
         self._decoder = FrameDecoder(max_frame_bytes)
 
-    def read(self) -> dict[str, Any] | None:
+    def read(self, deadline: float | None = None) -> dict[str, Any] | None:
         """The next frame's object; None on a clean end of stream between frames.
+
+        Args:
+            deadline: a ``time.monotonic()`` time by which the whole frame must have
+                arrived (a peer dribbling one byte at a time cannot stretch it).
 
         Raises:
             ProtocolError: a bad frame, or the stream ended inside a frame.
-            OSError: the socket failed (including ``TimeoutError`` if it has a timeout).
+            OSError: the socket failed; ``TimeoutError`` if the socket has a timeout
+                or the deadline passed.
         """
         while True:
             frame = self._decoder.next_frame()
             if frame is not None:
                 return frame
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("deadline passed")
+                self._sock.settimeout(remaining)
             data = self._sock.recv(65536)
             if not data:
                 if self._decoder.pending:

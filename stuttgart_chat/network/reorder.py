@@ -5,13 +5,16 @@ hold-back queue would never hold anything. ``DelayPolicy`` says how long each ch
 frame waits before it goes to one recipient: a random jitter per (frame, recipient)
 from a seedable source, plus fixed delays for chosen sender -> recipient pairs (which
 make a scripted scenario show a held message every time). The server's per-member
-writers apply it; control frames (WELCOME, JOINED, LEFT, ERROR) are never delayed.
+writers apply it. Only chats overtake each other: a control frame (WELCOME, JOINED,
+LEFT, ERROR) is written after every frame queued before it, and no chat overtakes a
+control frame queued before it (nobody speaks before their JOINED or after their LEFT).
 
 This module is pure: the random source is injected and no clock is read.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -34,8 +37,8 @@ class LinkDelay:
             millis = float(parts[2])
         except ValueError:
             raise ValueError(f"delay {spec!r}: {parts[2]!r} is not a number") from None
-        if millis < 0:
-            raise ValueError(f"delay {spec!r} is negative")
+        if not math.isfinite(millis) or millis < 0:
+            raise ValueError(f"delay {spec!r} must be a finite number >= 0")
         return cls(parts[0], parts[1], millis / 1000.0)
 
     def matches(self, sender: str, recipient: str) -> bool:
@@ -59,8 +62,8 @@ class DelayPolicy:
     _random: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.jitter < 0:
-            raise ValueError("jitter must not be negative")
+        if not math.isfinite(self.jitter) or self.jitter < 0:
+            raise ValueError("jitter must be a finite number >= 0")
         self._random = random.Random(self.seed)
 
     @property

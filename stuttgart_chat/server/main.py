@@ -24,6 +24,7 @@ import select
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -31,6 +32,7 @@ from typing import Any
 
 from ..common.errors import ProtocolError
 from ..common.protocol import (
+    FROM_CLIENT,
     PROTOCOL_VERSION,
     Chat,
     Error,
@@ -102,6 +104,12 @@ class _GoneEvent:
     reason: str
 
 
+def name_key(username: str) -> str:
+    """Names are unique up to Unicode normalisation and case: "Alice" and "alice"
+    claim the same name, and so do a composed and a decomposed "Jürgen"."""
+    return unicodedata.normalize("NFC", username).casefold()
+
+
 _Event = _ChatEvent | _JoinEvent | _GoneEvent | None  # None stops the multicast thread
 
 
@@ -147,7 +155,7 @@ class Server:
     def members(self) -> list[str]:
         """Names of the members that joined (or are joining), sorted."""
         with self._lock:
-            return sorted(self._names)
+            return sorted(member.name for member in self._names.values() if member.name)
 
     @property
     def closed(self) -> bool:
@@ -237,7 +245,6 @@ class Server:
         try:
             self._handshake(member, reader)
             joined = True
-            member.sock.settimeout(self.options.write_timeout)
             self._serve_member(member, reader)
         except _Leaving as leaving:
             reason = leaving.reason
@@ -266,9 +273,8 @@ class Server:
             log.debug("%s: reader done (%s)", member.label, reason)
 
     def _handshake(self, member: Member, reader: FrameReader) -> None:
-        member.sock.settimeout(self.options.handshake_timeout)
         try:
-            frame = reader.read()
+            frame = reader.read(deadline=time.monotonic() + self.options.handshake_timeout)
         except TimeoutError:
             raise ProtocolError(
                 ErrorCode.HANDSHAKE_TIMEOUT,
@@ -276,7 +282,7 @@ class Server:
             ) from None
         if frame is None:
             raise _Leaving("disconnect")
-        message = parse_message(frame)
+        message = parse_message(frame, FROM_CLIENT)
         if not isinstance(message, Join):
             raise ProtocolError(
                 ErrorCode.UNEXPECTED, f"the first message must be JOIN, not {frame['type']}"
@@ -286,19 +292,26 @@ class Server:
                 ErrorCode.UNSUPPORTED_VERSION,
                 f"this server speaks protocol version {PROTOCOL_VERSION}, not {message.version}",
             )
-        self.limits.check_username(message.username)
+        # One spelling per name: a decomposed "é" becomes the composed one.
+        username = unicodedata.normalize("NFC", message.username)
+        self.limits.check_username(username)
+        key = name_key(username)
         with self._lock:
             if self._closing:
                 raise ProtocolError(ErrorCode.SERVER_CLOSING, "the server is shutting down")
-            if message.username in self._names:
-                raise ProtocolError(ErrorCode.NAME_TAKEN, f"the name {message.username!r} is taken")
+            if key in self._names:
+                taken = self._names[key].name
+                raise ProtocolError(ErrorCode.NAME_TAKEN, f"the name {taken!r} is taken")
             if len(self._names) >= self.limits.max_members:
                 raise ProtocolError(
                     ErrorCode.SERVER_FULL,
                     f"the group is full ({self.limits.max_members} members)",
                 )
-            self._names[message.username] = member
-            member.name = message.username
+            self._names[key] = member
+            member.name = username
+            # Before the writer starts: the timeout bounds its writes (and the
+            # reader's recv just wakes up idle now and then).
+            member.sock.settimeout(self.options.write_timeout)
             member.start_writer()
             self._queue.put(_JoinEvent(member))
         log.info("%s joined from %s:%d", member.name, *member.address)
@@ -313,14 +326,18 @@ class Server:
                 continue  # an idle member; the timeout only bounds writes
             if frame is None:
                 raise _Leaving("disconnect")
-            message = parse_message(frame)
+            if member.closing:
+                # Dropped (slow consumer) while this frame was on its way: not relayed.
+                raise _Leaving("dropped")
+            message = parse_message(frame, FROM_CLIENT)
             if isinstance(message, Chat):
                 self._accept_chat(member, name, message)
             elif isinstance(message, Leave):
                 raise _Leaving("leave")
             elif isinstance(message, Error):
+                # The code is the peer's word; others only learn that it gave up.
                 log.info("%s reported an error: %s %s", name, message.code, message.message)
-                raise _Leaving(message.code)
+                raise _Leaving("client_error")
             else:
                 raise ProtocolError(
                     ErrorCode.UNEXPECTED, f"{message.TYPE} is not expected from a member"
@@ -353,10 +370,12 @@ class Server:
         """Read and discard until the peer closes (bounded), so closing our socket
         does not reset the connection and lose the frames we sent last."""
         deadline = time.monotonic() + self.options.linger_timeout
-        with contextlib.suppress(OSError):
+        # select(), not a socket timeout: the writer may still be flushing, and the
+        # timeout is shared with its sendall.
+        with contextlib.suppress(OSError, ValueError):
             while (remaining := deadline - time.monotonic()) > 0:
-                member.sock.settimeout(remaining)
-                if not member.sock.recv(65536):
+                readable, _, _ = select.select([member.sock], [], [], remaining)
+                if readable and not member.sock.recv(65536):
                     return
 
     # -- multicast thread ------------------------------------------------------------
@@ -414,8 +433,8 @@ class Server:
             log.info("%s left (%s)", name, reason)
         member.finish()
         with self._lock:
-            if self._names.get(name) is member:
-                del self._names[name]
+            if self._names.get(name_key(name)) is member:
+                del self._names[name_key(name)]
 
     def _drop_slow(self, member: Member) -> None:
         name = member.name

@@ -58,6 +58,7 @@ class Member:
         # so the heap is plain FIFO.
         self._outbox: list[tuple[float, int, bytes]] = []
         self._latest_due = 0.0
+        self._control_due = 0.0
         self._final: bytes | None = None
         self._finishing = False
         self._aborted = False
@@ -99,9 +100,12 @@ class Member:
             if len(self._outbox) >= self.max_outbox_frames:
                 return False
             if due is None:
-                due = self._latest_due
-            elif due > self._latest_due:
-                self._latest_due = due
+                # A control frame: after everything queued before it.
+                due = self._control_due = self._latest_due
+            else:
+                # A delayed chat may overtake chats, never a control frame before it.
+                due = max(due, self._control_due)
+                self._latest_due = max(self._latest_due, due)
             heapq.heappush(self._outbox, (due, next(_order), frame))
             self._cond.notify()
             return True
@@ -119,6 +123,12 @@ class Member:
             if discard_pending:
                 self._outbox.clear()
             self._cond.notify()
+
+    @property
+    def closing(self) -> bool:
+        """True once the member is on its way out (left, dropped, or failed)."""
+        with self._cond:
+            return self._finishing
 
     def abort(self) -> None:
         """Stop at once: wake every thread blocked on this member's socket."""
