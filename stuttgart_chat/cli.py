@@ -79,7 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a write to one member may block before it is dropped",
     )
     limits.add_argument(
-        "--handshake-timeout", type=float, default=_DEFAULT_OPTIONS.handshake_timeout
+        "--handshake-timeout",
+        type=float,
+        default=_DEFAULT_OPTIONS.handshake_timeout,
+        help="seconds a new connection has to complete JOIN",
+    )
+    limits.add_argument(
+        "--max-handshakes",
+        type=int,
+        default=_DEFAULT_OPTIONS.max_handshakes,
+        help="connections that have not joined yet, beyond which new ones are refused",
     )
     server.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
 
@@ -108,6 +117,7 @@ def run_server(args: argparse.Namespace) -> int:
             max_outbox_frames=args.max_outbox_frames,
             write_timeout=args.write_timeout,
             handshake_timeout=args.handshake_timeout,
+            max_handshakes=args.max_handshakes,
             delay=DelayPolicy(
                 jitter=args.jitter_ms / 1000.0, links=tuple(args.delay), seed=args.seed
             ),

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from stuttgart_chat import Client, Server
+from stuttgart_chat import Client, JoinRefused, Server
 from stuttgart_chat.client import MemberLeft
 from stuttgart_chat.client.events import ClientEvent
 
@@ -279,3 +280,26 @@ def test_a_client_error_is_reported_as_client_error(
     assert alice.wait_until(lambda: "Mallory" not in alice._members, WAIT)
     left = [e for e in events if isinstance(e, MemberLeft)]
     assert [(e.username, e.reason) for e in left] == [("Mallory", "client_error")]
+
+
+def test_connections_that_never_join_are_capped(
+    make_server: MakeServer, make_client: MakeClient, raw_peer: MakePeer
+) -> None:
+    server = make_server(max_handshakes=3)
+    idle = [raw_peer(server) for _ in range(3)]
+    # Once the server has counted the three (they hold their threads), a fourth is
+    # refused without a thread of its own.
+    fourth = raw_peer(server)
+    assert error_then_close(fourth)["code"] == "server_full"
+    for peer in idle:
+        peer.close()
+    # Capacity comes back once the server has seen the idle ones go: retry until then.
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            alice = make_client(server, "Alice")
+            break
+        except JoinRefused as refused:
+            assert refused.code == "server_full"
+            assert time.monotonic() < deadline, "capacity never came back"
+    assert alice.connected

@@ -66,6 +66,8 @@ class ServerOptions:
         handshake_timeout: seconds a new connection has to send JOIN.
         linger_timeout: seconds to wait for a closing peer to close its side, so the
             last frames (an ERROR, say) are not lost to a connection reset.
+        max_handshakes: connections that have not joined yet, beyond which new ones are
+            refused at once (each costs a thread until it joins or times out).
         delay: injected per-recipient delay of chat frames (see network/reorder.py).
         backlog: listen() backlog.
     """
@@ -75,12 +77,14 @@ class ServerOptions:
     write_timeout: float = 10.0
     handshake_timeout: float = 10.0
     linger_timeout: float = 2.0
+    max_handshakes: int = 64
     delay: DelayPolicy = field(default_factory=DelayPolicy)
     backlog: int = 512
 
     def __post_init__(self) -> None:
-        if self.max_outbox_frames < 1:
-            raise ValueError("max_outbox_frames must be at least 1")
+        for name in ("max_outbox_frames", "max_handshakes", "backlog"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
         for name in ("write_timeout", "handshake_timeout", "linger_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -232,9 +236,22 @@ class Server:
                 if self._closing:
                     sock.close()
                     return
+                waiting = len(self._connections) - len(self._names)
+                if waiting >= self.options.max_handshakes:
+                    self._refuse_at_once(sock, waiting)
+                    continue
                 # Registered before start(), so close() always finds and joins it.
                 self._connections.add(member)
             member.reader.start()
+
+    def _refuse_at_once(self, sock: socket.socket, waiting: int) -> None:
+        """Too many connections have not joined yet: refuse without a thread."""
+        log.warning("refusing a connection: %d others have not joined yet", waiting)
+        error = Error(ErrorCode.SERVER_FULL, f"{waiting} connections are waiting to join")
+        with contextlib.suppress(OSError):
+            sock.setblocking(False)
+            sock.send(encode_frame(error.to_wire()))
+        sock.close()
 
     # -- member reader threads ---------------------------------------------------------
 
