@@ -91,12 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="connections that have not joined yet, beyond which new ones are refused",
     )
     server.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ...")
+    server.add_argument(
+        "--event-log", metavar="FILE", help="write the event log (ShiViz format) to FILE"
+    )
 
     client = sub.add_parser("client", help="join a chat server")
     client.add_argument("name", help="your username")
     client.add_argument("--host", default="127.0.0.1", help="server address")
     client.add_argument("--port", type=int, default=DEFAULT_PORT, help="server port")
     client.add_argument("--show-vc", action="store_true", help="show each message's clock")
+    client.add_argument(
+        "--event-log", metavar="FILE", help="write the event log (ShiViz format) to FILE"
+    )
     client.add_argument("--plain", action="store_true", help="plain line mode even on a terminal")
     # Log lines on stderr would break into the line being typed; the console shows
     # what matters (held, released, left, disconnected) itself.
@@ -118,6 +124,7 @@ def run_server(args: argparse.Namespace) -> int:
             write_timeout=args.write_timeout,
             handshake_timeout=args.handshake_timeout,
             max_handshakes=args.max_handshakes,
+            event_log=args.event_log,
             delay=DelayPolicy(
                 jitter=args.jitter_ms / 1000.0, links=tuple(args.delay), seed=args.seed
             ),
@@ -161,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.name,
         show_vc=args.show_vc,
         interactive=False if args.plain else None,
+        event_log=args.event_log,
     )
 
 

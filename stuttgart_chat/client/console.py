@@ -87,7 +87,9 @@ class Console:
         interactive: bool | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
+        event_log: str | None = None,
     ) -> None:
+        self.event_log = event_log
         self.host, self.port, self.username = host, port, username
         self.show_vc = show_vc
         self.stdin = stdin or sys.stdin
@@ -159,7 +161,13 @@ class Console:
     def run(self) -> int:
         """Returns the process exit status."""
         try:
-            client = create_client(self.host, self.port, self.username, on_event=self._on_event)
+            client = create_client(
+                self.host,
+                self.port,
+                self.username,
+                on_event=self._on_event,
+                event_log=self.event_log,
+            )
         except ChatError as exc:
             self.stdout.write(f"cannot join: {exc}\n")
             return 2
@@ -233,8 +241,19 @@ def _install_quit_signals() -> Callable[[], None]:
     return restore
 
 
-def run_console(host: str, port: int, username: str, **options: bool | None) -> int:
+def run_console(
+    host: str,
+    port: int,
+    username: str,
+    *,
+    show_vc: bool = False,
+    interactive: bool | None = None,
+    event_log: str | None = None,
+) -> int:
     if sys.stdin.isatty():
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401 - importing it gives input() line editing
-    return Console(host, port, username, **options).run()  # type: ignore[arg-type]
+    console = Console(
+        host, port, username, show_vc=show_vc, interactive=interactive, event_log=event_log
+    )
+    return console.run()

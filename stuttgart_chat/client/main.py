@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -46,6 +47,7 @@ from ..common.protocol import (
     Welcome,
     parse_message,
 )
+from ..eventlog import EventLog
 from ..network.messenger import FrameReader, encode_frame, recv_msg
 from .events import (
     ClientEvent,
@@ -83,8 +85,13 @@ class Client:
         on_event: EventCallback | None = None,
         max_frame_bytes: int = Limits().max_frame_bytes,
         close_timeout: float = 2.0,
+        event_log: EventLog | None = None,
     ) -> None:
         self.username = welcome.username
+        self._log = event_log
+        if event_log is not None:
+            event_log.rename(self.username)
+            event_log.record("join", members=list(welcome.members), vc=welcome.vc)
         self._sock = sock
         self._on_message = on_message
         self._on_event = on_event
@@ -185,6 +192,9 @@ class Client:
                     )
                 _, released = self._holdback.record_own(self.username)
                 chat = Chat(text=text, vc=clock, sender=self.username)
+                if self._log is not None:
+                    trace = self._log.record("send", chat.label, text=text, vc=clock)
+                    frame = encode_frame(Chat(text=text, vc=clock, trace=trace).to_wire())
                 self._record_delivery(chat, clock, own=True)
                 for message in released:
                     self._record_delivery(message, clock, was_held=True)
@@ -231,6 +241,8 @@ class Client:
         if threading.current_thread() is not self._processor:
             self._processor.join()
         self._sock.close()
+        if self._log is not None:
+            self._log.close()
 
     def __enter__(self) -> Client:
         return self
@@ -284,10 +296,14 @@ class Client:
                 if message.username not in self._members:
                     self._members.append(message.username)
                 self._pending.append(MemberJoined(message.username))
+                if self._log is not None:
+                    self._log.record("member-joined", message.username)
             elif isinstance(message, Left):
                 if message.username in self._members:
                     self._members.remove(message.username)
                 self._pending.append(MemberLeft(message.username, message.reason))
+                if self._log is not None:
+                    self._log.record("member-left", message.username, reason=message.reason)
             elif isinstance(message, Error):
                 log.warning("%s: server error %s: %s", self.username, message.code, message.message)
                 self._server_error = message
@@ -299,15 +315,22 @@ class Client:
         if chat.sender is None or chat.sender == self.username or chat.seq < 1:
             log.warning("%s: dropping a chat with a bad sender: %r", self.username, chat)
             return
+        tracing = self._log
+        if tracing is not None:
+            tracing.record("receive", chat.label, merge=chat.trace, text=chat.text, vc=chat.vc)
         arrival = self._holdback.add(chat)
         if arrival.outcome == HELD:
             held = Held(chat, arrival.waits, self._holdback.clock.to_dict())
             log.info("%s %s", self.username, held.describe())
             self._pending.append(held)
+            if tracing is not None:
+                tracing.record("hold", chat.label, waits=[str(w) for w in arrival.waits])
             return
         if arrival.outcome != DELIVERED:
             log.info("%s: dropped duplicate %s", self.username, chat.label)
             self._pending.append(Duplicate(chat))
+            if tracing is not None:
+                tracing.record("duplicate", chat.label)
             return
         clock = self._holdback.clock.to_dict()
         for index, message in enumerate(arrival.delivered):
@@ -315,6 +338,8 @@ class Client:
             self._record_delivery(message, clock, was_held=index > 0)
             if index > 0:
                 log.info("%s released: %s", self.username, message.label)
+            if tracing is not None:
+                tracing.record("deliver", message.label, released=index > 0, vc=clock)
 
     def _record_delivery(
         self, chat: Chat, clock: dict[str, int], *, own: bool = False, was_held: bool = False
@@ -339,6 +364,8 @@ class Client:
             self._disconnect = event
             self._pending.append(event)
             self._changed.notify_all()
+            if self._log is not None:
+                self._log.record("leave", reason=event.reason)
         if not event.by_us:
             log.warning("%s: %s", self.username, event.reason)
         self._dispatch()
@@ -378,10 +405,14 @@ def create_client(
     handshake_timeout: float = 5.0,
     max_frame_bytes: int = Limits().max_frame_bytes,
     close_timeout: float = 2.0,
+    event_log: str | Path | EventLog | None = None,
 ) -> Client:
     """Connect, join as ``username`` and return the running client.
 
     Returns once the server has welcomed us; never hangs longer than the timeouts.
+
+    ``event_log``: a path (or an ``EventLog``) to write this client's event log to,
+    for ShiViz or ``stuttgart-chat diagram`` (format: common/trace.py).
 
     Raises:
         ServerUnreachable: no connection, or no answer within ``handshake_timeout``.
@@ -422,6 +453,8 @@ def create_client(
     except ChatError:
         sock.close()
         raise
+    if event_log is not None and not isinstance(event_log, EventLog):
+        event_log = EventLog(event_log, answer.username)
     return Client(
         sock,
         answer,
@@ -429,6 +462,7 @@ def create_client(
         on_event=on_event,
         max_frame_bytes=max_frame_bytes,
         close_timeout=close_timeout,
+        event_log=event_log,
     )
 
 

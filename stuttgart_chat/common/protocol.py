@@ -215,12 +215,17 @@ class Chat:
     Client -> server it carries ``text`` and ``vc`` only: the server stamps ``sender``
     from the connection, so nobody can speak in another member's name. Server ->
     client ``sender`` is always set. ``(sender, vc[sender])`` identifies a message.
+
+    ``trace`` is optional and only for event logs (common/trace.py): the event clock of
+    whoever sent the frame last, so a log can draw an arrow from send to receive. It
+    plays no part in delivery.
     """
 
     TYPE: ClassVar[str] = "CHAT"
     text: str
     vc: dict[str, int]
     sender: str | None = None
+    trace: dict[str, int] | None = None
 
     @property
     def seq(self) -> int:
@@ -237,7 +242,8 @@ class Chat:
         sender = obj.get("sender")
         if sender is not None:
             sender = _str(obj, "sender")
-        return cls(text=_str(obj, "text"), vc=_clock(obj, "vc"), sender=sender)
+        trace = _clock(obj, "trace") if obj.get("trace") is not None else None
+        return cls(text=_str(obj, "text"), vc=_clock(obj, "vc"), sender=sender, trace=trace)
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {"type": self.TYPE}
@@ -245,10 +251,15 @@ class Chat:
             wire["sender"] = self.sender
         wire["text"] = self.text
         wire["vc"] = dict(self.vc)
+        if self.trace is not None:
+            wire["trace"] = dict(self.trace)
         return wire
 
     def stamped(self, sender: str) -> Chat:
-        return Chat(text=self.text, vc=self.vc, sender=sender)
+        return Chat(text=self.text, vc=self.vc, sender=sender, trace=self.trace)
+
+    def traced(self, trace: dict[str, int] | None) -> Chat:
+        return Chat(text=self.text, vc=self.vc, sender=self.sender, trace=trace)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -46,7 +47,9 @@ from ..common.protocol import (
     Welcome,
     parse_message,
 )
+from ..common.trace import SERVER_HOST
 from ..common.vector_clock import VectorClock
+from ..eventlog import EventLog
 from ..network.messenger import FrameReader, encode_frame
 from ..network.reorder import DelayPolicy
 from .member import Member
@@ -70,6 +73,7 @@ class ServerOptions:
             refused at once (each costs a thread until it joins or times out).
         delay: injected per-recipient delay of chat frames (see network/reorder.py).
         backlog: listen() backlog.
+        event_log: a path to write the server's event log to (common/trace.py).
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -80,6 +84,7 @@ class ServerOptions:
     max_handshakes: int = 64
     delay: DelayPolicy = field(default_factory=DelayPolicy)
     backlog: int = 512
+    event_log: str | Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_outbox_frames", "max_handshakes", "backlog"):
@@ -141,6 +146,9 @@ class Server:
         self._recipients: dict[str, Member] = {}
         self._relayed = VectorClock()
         self._queue: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._log = (
+            EventLog(self.options.event_log, SERVER_HOST) if self.options.event_log else None
+        )
 
         self._listener = socket.create_server(
             (host, port), backlog=self.options.backlog, reuse_port=False
@@ -198,6 +206,8 @@ class Server:
         self._listener.close()
         self._wake_reader.close()
         self._wake_writer.close()
+        if self._log is not None:
+            self._log.close()
         self._closed.set()
         log.info("closed")
 
@@ -381,7 +391,10 @@ class Server:
                         f"message(s) of {other!r} were relayed",
                     )
             accepted.increment(name)
-            self._queue.put(_ChatEvent(member, chat.stamped(name)))
+            chat = chat.stamped(name)
+            if self._log is not None:
+                self._log.record("receive", chat.label, merge=chat.trace, text=chat.text, vc=vc)
+            self._queue.put(_ChatEvent(member, chat))
 
     def _linger(self, member: Member) -> None:
         """Read and discard until the peer closes (bounded), so closing our socket
@@ -413,8 +426,12 @@ class Server:
                 log.exception("multicast failed on %r", event)
 
     def _multicast_chat(self, sender: Member, chat: Chat) -> None:
-        assert chat.sender is not None
-        self._relayed.increment(chat.sender)
+        author = chat.sender
+        assert author is not None
+        self._relayed.increment(author)
+        if self._log is not None:
+            recipients = [name for name, m in self._recipients.items() if m is not sender]
+            chat = chat.traced(self._log.record("relay", chat.label, recipients=recipients))
         frame = encode_frame(chat.to_wire())
         delay = self.options.delay
         now = time.monotonic() if delay.active else 0.0
@@ -422,7 +439,7 @@ class Server:
         for name, member in self._recipients.items():
             if member is sender:
                 continue
-            due = now + delay.delay(chat.sender, name) if delay.active else None
+            due = now + delay.delay(author, name) if delay.active else None
             if not member.push(frame, due):
                 overflowed.append(member)
         for member in overflowed:
@@ -440,6 +457,8 @@ class Server:
         member.push(encode_frame(welcome.to_wire()))
         self._broadcast(Joined(member.name))
         self._recipients[member.name] = member
+        if self._log is not None:
+            self._log.record("member-joined", member.name)
 
     def _remove_recipient(self, member: Member, reason: str) -> None:
         name = member.name
@@ -448,6 +467,8 @@ class Server:
             del self._recipients[name]
             self._broadcast(Left(name, reason))
             log.info("%s left (%s)", name, reason)
+            if self._log is not None:
+                self._log.record("member-left", name, reason=reason)
         member.finish()
         with self._lock:
             if self._names.get(name_key(name)) is member:
@@ -464,6 +485,8 @@ class Server:
         )
         member.finish(encode_frame(error.to_wire()), discard_pending=True)
         self._broadcast(Left(name, ErrorCode.SLOW_CONSUMER))
+        if self._log is not None:
+            self._log.record("member-left", name, reason=ErrorCode.SLOW_CONSUMER)
 
     def _broadcast(self, message: Message) -> None:
         frame = encode_frame(message.to_wire())
