@@ -12,6 +12,14 @@ The server delays frames on purpose (``--delay Alice:Charlie:MS`` and a random
 jitter), because one server relaying over TCP would otherwise deliver everything in
 causal order by itself and the hold-back queue would never hold anything.
 
+``--record DIR`` runs the scripted conversation with every process writing its event
+log into DIR, then draws the space-time diagram DIR/diagram.html.
+
+The interactive modes use the full-screen client (prompt_toolkit). On a fresh clone
+without it, the demo first makes ``.venv`` and installs the package there (one
+``pip install``), then carries on in it; if that cannot be done it falls back to the
+line-based client.
+
 Ctrl-C or SIGTERM stops everything it started.
 """
 
@@ -69,6 +77,8 @@ def child_env() -> dict[str, str]:
 
 def server_args(args: argparse.Namespace) -> list[str]:
     command = ["server", "--port", str(args.port)]
+    if args.record:
+        command += ["--event-log", str(args.record / "server.log")]
     if not args.no_reorder:
         command += ["--delay", f"Alice:Charlie:{args.delay_ms}"]
         if args.jitter_ms:
@@ -77,6 +87,8 @@ def server_args(args: argparse.Namespace) -> list[str]:
 
 
 def client_args(name: str, args: argparse.Namespace, *extra: str) -> list[str]:
+    if args.record:
+        extra = (*extra, "--event-log", str(args.record / f"{name}.log"))
     return ["client", name, "--port", str(args.port), *extra]
 
 
@@ -321,6 +333,9 @@ def run_script(args: argparse.Namespace) -> int:
             client.quit()
         for client in clients.values():
             client.process.wait(timeout=10)
+        stop_process(server)  # so the server's log is complete
+        if args.record:
+            return draw_diagram(args.record, echo)
         return 0
     finally:
         for client in clients.values():
@@ -328,6 +343,24 @@ def run_script(args: argparse.Namespace) -> int:
         stop_process(server)
         while not out.empty():
             out.get()
+
+
+def draw_diagram(directory: Path, echo: Callable[[str], None]) -> int:
+    logs = sorted(directory.glob("*.log"))
+    output = directory / "diagram.html"
+    result = subprocess.run(
+        python_command("diagram", *map(str, logs), "-o", str(output)),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        echo(f"could not draw the diagram: {result.stderr.strip() or result.stdout.strip()}")
+        return 1
+    echo("")
+    echo(f"Event logs (paste into ShiViz): {', '.join(str(p) for p in logs)}")
+    echo(f"Space-time diagram: {output}")
+    return 0
 
 
 def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
@@ -340,12 +373,44 @@ def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> No
             process.wait()
 
 
+# -- first run ---------------------------------------------------------------------------
+
+
+def ensure_terminal_ui(argv: Sequence[str] | None) -> None:
+    """Make prompt_toolkit importable for the clients: install into .venv and re-run
+    there if needed (does not return then). Falls back silently to the line client."""
+    try:
+        import prompt_toolkit  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        return
+    venv_python = ROOT / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if Path(sys.executable).resolve() == venv_python.resolve():
+        print("run_demo: prompt_toolkit is missing even in .venv; using the line client")
+        return
+    print("run_demo: first run: installing the terminal UI into .venv (one pip install) ...")
+    try:
+        if not venv_python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(ROOT / ".venv")], check=True)
+        subprocess.run(
+            [str(venv_python), "-m", "pip", "install", "--quiet", "-e", str(ROOT)], check=True
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"run_demo: could not install it ({exc}); using the line client")
+        return
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    os.execv(str(venv_python), [str(venv_python), str(ROOT / "run_demo.py"), *arguments])
+
+
 # -- main -----------------------------------------------------------------------------
 
 
-def choose_mode(requested: str) -> str:
+def choose_mode(requested: str, recording: bool) -> str:
     if requested != "auto":
         return requested
+    if recording:
+        return "script"
     on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if on_terminal and shutil.which("tmux"):
         return "tmux"
@@ -370,11 +435,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the random jitter")
     parser.add_argument("--show-vc", action="store_true", help="script mode: print clocks")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="write every process's event log and the space-time diagram into DIR "
+        "(runs the scripted conversation unless --mode says otherwise)",
+    )
     args = parser.parse_args(argv)
+    if args.record:
+        args.record = args.record.resolve()
+        args.record.mkdir(parents=True, exist_ok=True)
     if args.port == 0:
         args.port = free_port()
     signal.signal(signal.SIGTERM, _raise_stop)
-    mode = choose_mode(args.mode)
+    mode = choose_mode(args.mode, bool(args.record))
+    if mode in ("tmux", "windows"):
+        ensure_terminal_ui(argv)
     try:
         return {"tmux": run_tmux, "windows": run_windows, "script": run_script}[mode](args)
     except (KeyboardInterrupt, _Stop):
