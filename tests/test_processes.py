@@ -163,22 +163,11 @@ def test_server_process_stops_cleanly_on_sigterm(
     assert [e.code for e in events if isinstance(e, Disconnected)] == ["server_closing"]
 
 
-def test_client_process_in_line_mode(server: Server, make_client: MakeClient) -> None:
-    alice = make_client(server, "Alice")
+def plain_client_process(server: Server, name: str) -> subprocess.Popen[str]:
     host, port = server.address
-    bob = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stuttgart_chat",
-            "client",
-            "Bob",
-            "--plain",
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ],
+    command = ["client", name, "--plain", "--host", host, "--port", str(port)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "stuttgart_chat", *command],
         cwd=ROOT,
         env=env(),
         stdin=subprocess.PIPE,
@@ -186,6 +175,11 @@ def test_client_process_in_line_mode(server: Server, make_client: MakeClient) ->
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def test_client_process_in_line_mode(server: Server, make_client: MakeClient) -> None:
+    alice = make_client(server, "Alice")
+    bob = plain_client_process(server, "Bob")
     assert bob.stdin is not None
     try:
         read_until(bob, r"^\* joined .* as Bob; members: Alice, Bob")
@@ -208,27 +202,7 @@ def test_client_process_in_line_mode(server: Server, make_client: MakeClient) ->
 
 
 def test_client_process_exits_when_the_server_goes(server: Server) -> None:
-    host, port = server.address
-    bob = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stuttgart_chat",
-            "client",
-            "Bob",
-            "--plain",
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    bob = plain_client_process(server, "Bob")
     try:
         read_until(bob, r"^\* joined")
         server.close()
