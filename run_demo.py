@@ -115,7 +115,9 @@ def run_tmux(args: argparse.Namespace) -> int:
         # `env` first, so the panes find the package however tmux was started.
         return f"env {quoted} " + " ".join(shlex.quote(part) for part in command)
 
-    tmux = ["tmux"]
+    # A separate tmux server (-L) when asked: tests use one, and must not touch yours.
+    tmux = ["tmux", "-L", args.tmux_socket] if args.tmux_socket else ["tmux"]
+    inside_tmux = bool(os.environ.get("TMUX")) and not args.tmux_socket
     subprocess.run(
         [
             *tmux,
@@ -151,7 +153,7 @@ def run_tmux(args: argparse.Namespace) -> int:
             "the answer. Ctrl-C in the server pane (top left) ends it all."
         )
         subprocess.run([*tmux, "display-message", "-t", session, hint], check=False)
-        if os.environ.get("TMUX"):
+        if inside_tmux:
             subprocess.run([*tmux, "switch-client", "-t", session], check=True)
             # The session lives on inside the running tmux; wait for it to end.
             while (
@@ -162,7 +164,8 @@ def run_tmux(args: argparse.Namespace) -> int:
             ):
                 time.sleep(0.5)
         else:
-            subprocess.run([*tmux, "attach-session", "-t", session], check=False)
+            attach_env = {k: v for k, v in os.environ.items() if k != "TMUX"}
+            subprocess.run([*tmux, "attach-session", "-t", session], check=False, env=attach_env)
     finally:
         subprocess.run([*tmux, "kill-session", "-t", session], capture_output=True)
     return 0
@@ -435,6 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the random jitter")
     parser.add_argument("--show-vc", action="store_true", help="script mode: print clocks")
+    parser.add_argument(
+        "--tmux-socket", metavar="NAME", help="tmux mode: use a separate tmux server (tmux -L NAME)"
+    )
     parser.add_argument(
         "--record",
         type=Path,

@@ -333,3 +333,56 @@ def test_typed_line_survives_arriving_messages(
     # Ctrl-C leaves cleanly.
     tmux.run("send-keys", "-t", "demo", "C-c")
     assert alice.wait_until(lambda: "Bob" not in alice._members, WAIT)
+
+
+def test_tmux_demo_runs_and_stops_on_sigterm(tmux: Tmux) -> None:
+    """run_demo.py in tmux mode, driven through its panes, then SIGTERM: nothing stays."""
+    inner = Tmux()
+    command = (
+        f"cd {ROOT} && env -u TMUX {sys.executable} run_demo.py --mode tmux "
+        f"--tmux-socket {inner.socket} --delay-ms 300"
+    )
+    tmux.run("new-session", "-d", "-s", "demo", "-x", "160", "-y", "48", command)
+    try:
+        deadline = time.monotonic() + WAIT
+        panes: list[str] = []
+        while time.monotonic() < deadline:
+            result = subprocess.run(
+                ["tmux", "-L", inner.socket, "list-panes", "-a", "-F", "#{pane_index} #{pane_pid}"],
+                capture_output=True,
+                text=True,
+            )
+            panes = result.stdout.split("\n")[:-1] if result.returncode == 0 else []
+            if len(panes) == 4:
+                break
+            time.sleep(0.05)
+        assert len(panes) == 4, "server and three clients"
+        pids = [int(line.split()[1]) for line in panes]
+        session = inner.run("list-sessions", "-F", "#{session_name}").split()[0]
+
+        def pane_text(index: int) -> str:
+            return inner.run("capture-pane", "-p", "-t", f"{session}:0.{index}")
+
+        def wait_pane(index: int, text: str) -> None:
+            limit = time.monotonic() + WAIT
+            while text not in pane_text(index):
+                assert time.monotonic() < limit, f"pane {index} never showed {text!r}"
+                time.sleep(0.05)
+
+        for index in (1, 2, 3):
+            wait_pane(index, "Charlie")  # every client has seen Charlie join
+        inner.run("send-keys", "-t", f"{session}:0.1", "-l", "Where is my umbrella?")
+        inner.run("send-keys", "-t", f"{session}:0.1", "Enter")
+        wait_pane(2, "Where is my umbrella?")
+        wait_pane(3, "Where is my umbrella?")
+
+        demo_pid = int(tmux.run("list-panes", "-t", "demo", "-F", "#{pane_pid}").split()[0])
+        os.kill(demo_pid, signal.SIGTERM)
+        limit = time.monotonic() + WAIT
+        while any(alive(pid) for pid in [demo_pid, *pids]):
+            assert time.monotonic() < limit, "processes left after SIGTERM"
+            time.sleep(0.05)
+        gone = subprocess.run(["tmux", "-L", inner.socket, "has-session"], capture_output=True)
+        assert gone.returncode != 0, "the demo's tmux session is still there"
+    finally:
+        inner.kill()
