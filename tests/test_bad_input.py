@@ -111,8 +111,11 @@ def error_then_close(peer: RawPeer) -> dict[str, Any]:
     return errors[-1]
 
 
-def good_pair_keeps_chatting(server: Server, make_client: MakeClient) -> tuple[Client, Client]:
-    alice, bob = make_client(server, "Alice"), make_client(server, "Bob")
+def good_pair_keeps_chatting(
+    server: Server, make_client: MakeClient, bob_events: list[ClientEvent] | None = None
+) -> tuple[Client, Client]:
+    alice = make_client(server, "Alice")
+    bob = make_client(server, "Bob", on_event=None if bob_events is None else bob_events.append)
     alice.send("before")
     assert bob.wait_for(1, WAIT)
     return alice, bob
@@ -146,15 +149,14 @@ def test_bad_input_after_join(
 ) -> None:
     payload, code = BAD_AFTER_JOIN[case]
     events: list[ClientEvent] = []
-    alice, bob = good_pair_keeps_chatting(server, make_client)
-    bob._on_event = events.append
+    alice, bob = good_pair_keeps_chatting(server, make_client, bob_events=events)
     peer = raw_peer(server)
     peer.join("Mallory")
-    assert bob.wait_until(lambda: "Mallory" in bob._members, WAIT)
+    assert bob.wait_until(lambda: "Mallory" in bob.members, WAIT)
     peer.send_bytes(payload)
     assert error_then_close(peer)["code"] == code
     # The others are told why Mallory is gone.
-    assert bob.wait_until(lambda: "Mallory" not in bob._members, WAIT)
+    assert bob.wait_until(lambda: "Mallory" not in bob.members, WAIT)
     left = [e for e in events if isinstance(e, MemberLeft)]
     assert [(e.username, e.reason) for e in left] == [("Mallory", code)]
     after_the_attack(alice, bob)
@@ -168,7 +170,7 @@ def test_truncated_frame_then_close(
     peer.join("Mallory")
     peer.send_bytes(frame({"type": "CHAT", "text": "cut", "vc": {"Mallory": 1}})[:-3])
     peer.sock.shutdown(2)
-    assert bob.wait_until(lambda: "Mallory" not in bob._members, WAIT)
+    assert bob.wait_until(lambda: "Mallory" not in bob.members, WAIT)
     after_the_attack(alice, bob)
     # Nothing of the cut frame was relayed.
     assert all(m.text != "cut" for m in bob.messages)
@@ -188,7 +190,7 @@ def test_a_client_cannot_speak_for_another(
     alice, bob = good_pair_keeps_chatting(server, make_client)
     peer = raw_peer(server)
     peer.join("Mallory")
-    assert bob.wait_until(lambda: "Mallory" in bob._members, WAIT)
+    assert bob.wait_until(lambda: "Mallory" in bob.members, WAIT)
     peer.send_frame({"type": "CHAT", "sender": "Alice", "text": "I am Alice", "vc": {"Mallory": 1}})
     assert bob.wait_for(2, WAIT)
     assert bob.messages[-1].sender == "Mallory"
@@ -220,7 +222,7 @@ def test_stalled_reader_is_dropped_and_nobody_loses_anything(
     bob = make_client(server, "Bob", on_event=events.append)
     peer = raw_peer(server)
     peer.join("Sloth")
-    assert bob.wait_until(lambda: "Sloth" in bob._members, WAIT)
+    assert bob.wait_until(lambda: "Sloth" in bob.members, WAIT)
     text = "z" * 16_000
     sent = 0
     # Enough to fill the kernel buffers and the 20-frame outbox many times over. Bob
@@ -229,7 +231,7 @@ def test_stalled_reader_is_dropped_and_nobody_loses_anything(
         alice.send(text)
         sent += 1
         assert bob.wait_for(sent, WAIT)
-    assert bob.wait_until(lambda: "Sloth" not in bob._members, WAIT), "Sloth never dropped"
+    assert bob.wait_until(lambda: "Sloth" not in bob.members, WAIT), "Sloth never dropped"
     assert sent < 2_000
     left = [e for e in events if isinstance(e, MemberLeft)]
     assert [(e.username, e.reason) for e in left] == [("Sloth", "slow_consumer")]
@@ -275,9 +277,9 @@ def test_a_client_error_is_reported_as_client_error(
     alice = make_client(server, "Alice", on_event=events.append)
     peer = raw_peer(server)
     peer.join("Mallory")
-    assert alice.wait_until(lambda: "Mallory" in alice._members, WAIT)
+    assert alice.wait_until(lambda: "Mallory" in alice.members, WAIT)
     peer.send_frame({"type": "ERROR", "code": "everyone_is_fired", "message": "boo"})
-    assert alice.wait_until(lambda: "Mallory" not in alice._members, WAIT)
+    assert alice.wait_until(lambda: "Mallory" not in alice.members, WAIT)
     left = [e for e in events if isinstance(e, MemberLeft)]
     assert [(e.username, e.reason) for e in left] == [("Mallory", "client_error")]
 

@@ -45,7 +45,7 @@ def assert_causal(client: Client, expected: int) -> None:
 def test_three_clients_chat(server: Server, make_client: MakeClient) -> None:
     alice, bob, charlie = (make_client(server, n) for n in ("Alice", "Bob", "Charlie"))
     assert alice.members == ["Alice", "Bob", "Charlie"] or alice.wait_until(
-        lambda: len(alice._members) == 3, WAIT
+        lambda: len(alice.members) == 3, WAIT
     )
     sent = alice.send("Hello")
     # Our own message is delivered at once, with our clock.
@@ -165,7 +165,7 @@ def test_late_joiner_starts_from_the_snapshot(server: Server, make_client: MakeC
     # Carol starts from everything relayed before she joined: nothing to wait for.
     assert carol.vc == {"Alice": 3, "Bob": 3}
     assert carol.messages == []
-    assert alice.wait_until(lambda: "Carol" in alice._members, WAIT)
+    assert alice.wait_until(lambda: "Carol" in alice.members, WAIT)
     # A reply to everything Carol never saw must not stall her.
     alice.send("welcome Carol")
     assert carol.wait_for(1, WAIT)
@@ -182,10 +182,10 @@ def test_leave_is_announced_and_the_name_can_return(
     events: list[ClientEvent] = []
     alice = make_client(server, "Alice", on_event=events.append)
     bob = make_client(server, "Bob")
-    assert alice.wait_until(lambda: "Bob" in alice._members, WAIT)
+    assert alice.wait_until(lambda: "Bob" in alice.members, WAIT)
     bob.send("bye soon")
     bob.close()
-    assert alice.wait_until(lambda: "Bob" not in alice._members, WAIT)
+    assert alice.wait_until(lambda: "Bob" not in alice.members, WAIT)
     joined = [e for e in events if isinstance(e, MemberJoined)]
     left = [e for e in events if isinstance(e, MemberLeft)]
     assert [e.username for e in joined] == ["Bob"]
@@ -261,7 +261,7 @@ def test_server_close_tells_clients(server: Server, make_client: MakeClient) -> 
     events: list[ClientEvent] = []
     alice = make_client(server, "Alice", on_event=events.append)
     server.close()
-    assert alice.wait_until(lambda: not alice._connected, WAIT)
+    assert alice.wait_until(lambda: not alice.connected, WAIT)
     gone = [e for e in events if isinstance(e, Disconnected)]
     assert len(gone) == 1 and gone[0].code == "server_closing"
     assert not server.members or server.closed
@@ -317,13 +317,13 @@ def test_nobody_speaks_before_their_join_under_delay(
     events: list[ClientEvent] = []
     alice = make_client(server, "Alice")
     charlie = make_client(server, "Charlie", on_event=events.append)
-    assert alice.wait_until(lambda: "Charlie" in alice._members, WAIT)
+    assert alice.wait_until(lambda: "Charlie" in alice.members, WAIT)
     alice.send("slow to Charlie")
     dave = make_client(server, "Dave")
     dave.send("hello from Dave")
     dave.close()
     assert charlie.wait_until(
-        lambda: "Dave" not in charlie._members and len(charlie._messages) == 2, WAIT
+        lambda: "Dave" not in charlie.members and len(charlie.messages) == 2, WAIT
     )
     story = [e.describe() for e in events if isinstance(e, (Delivered, MemberJoined, MemberLeft))]
     assert story == [

@@ -35,7 +35,7 @@ def umbrella_logs(
         name: make_client(server, name, event_log=tmp_path / f"{name}.log")
         for name in ("Alice", "Bob", "Charlie")
     }
-    assert clients["Alice"].wait_until(lambda: len(clients["Alice"]._members) == 3, WAIT)
+    assert clients["Alice"].wait_until(lambda: len(clients["Alice"].members) == 3, WAIT)
     clients["Alice"].send("Has anyone seen my umbrella?")
     assert clients["Bob"].wait_for(1, WAIT)
     clients["Bob"].send("Yes,\nby the door.")

@@ -159,7 +159,7 @@ def test_server_process_stops_cleanly_on_sigterm(
     alice = make_client(Address, "Alice", on_event=events.append)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=WAIT) == 0
-    assert alice.wait_until(lambda: not alice._connected, WAIT)
+    assert alice.wait_until(lambda: not alice.connected, WAIT)
     assert [e.code for e in events if isinstance(e, Disconnected)] == ["server_closing"]
 
 
@@ -194,7 +194,7 @@ def test_client_process_in_line_mode(server: Server, make_client: MakeClient) ->
         assert alice.messages[1].vc == {"Alice": 1, "Bob": 1}
         bob.stdin.close()  # end of input = leave
         assert bob.wait(timeout=WAIT) == 0
-        assert alice.wait_until(lambda: "Bob" not in alice._members, WAIT)
+        assert alice.wait_until(lambda: "Bob" not in alice.members, WAIT)
     finally:
         if bob.poll() is None:
             bob.kill()
@@ -332,7 +332,7 @@ def test_typed_line_survives_arriving_messages(
     tmux.wait_screen(lambda s: any("my clock: {Alice:5, Bob:1}" in line for line in s), "/vc")
     # Ctrl-C leaves cleanly.
     tmux.run("send-keys", "-t", "demo", "C-c")
-    assert alice.wait_until(lambda: "Bob" not in alice._members, WAIT)
+    assert alice.wait_until(lambda: "Bob" not in alice.members, WAIT)
 
 
 def test_tmux_demo_runs_and_stops_on_sigterm(tmux: Tmux) -> None:

@@ -102,7 +102,8 @@ class Client:
         self.max_frame_bytes = _limit(welcome.limits, "max_frame_bytes", max_frame_bytes)
         self._reader = FrameReader(sock, max_frame_bytes)
 
-        self._lock = threading.Lock()
+        # Re-entrant, so a wait_until() predicate may read the public properties.
+        self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._send_lock = threading.Lock()
         self._holdback = HoldBackQueue(welcome.vc)
@@ -213,8 +214,11 @@ class Client:
         return self.wait_until(lambda: len(self._messages) >= count, timeout)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Wait until ``predicate()`` is true; it is evaluated under the client's lock,
-        after every change, so it may read private state but must not block."""
+        """Wait until ``predicate()`` is true; False on timeout.
+
+        The predicate is evaluated after every change, under the client's lock: it may
+        read the client's properties (``members``, ``vc``, ``held``...) but must not
+        block."""
         with self._changed:
             return self._changed.wait_for(predicate, timeout)
 
