@@ -9,6 +9,8 @@ vector clocks and a hold-back queue, over TCP with length-prefixed JSON frames.
             alice.send("Hello")
 """
 
+import logging
+
 from .client import Client, create_client
 from .common import (
     ChatError,
@@ -24,6 +26,10 @@ from .common.protocol import PROTOCOL_VERSION, Chat
 from .server import Server, ServerOptions, create_server
 
 __version__ = "0.1.0"
+
+# A library does not print: without logging configured, our warnings go nowhere
+# (rather than to stderr, where they would break into a terminal UI).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "PROTOCOL_VERSION",

@@ -13,6 +13,7 @@ from types import FrameType
 from .common.protocol import Limits
 from .network.reorder import DelayPolicy, LinkDelay
 from .server.main import Server, ServerOptions
+from .viz.diagram import add_diagram_command, run_diagram
 
 DEFAULT_PORT = 7711
 _DEFAULT_LIMITS = Limits()
@@ -103,10 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument(
         "--event-log", metavar="FILE", help="write the event log (ShiViz format) to FILE"
     )
-    client.add_argument("--plain", action="store_true", help="plain line mode even on a terminal")
+    ui = client.add_mutually_exclusive_group()
+    ui.add_argument(
+        "--line",
+        action="store_true",
+        help="on a terminal, the line-based client instead of the full-screen one",
+    )
+    ui.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain line mode (no prompt, no redrawing), as used when not on a terminal",
+    )
     # Log lines on stderr would break into the line being typed; the console shows
     # what matters (held, released, left, disconnected) itself.
     client.add_argument("--log-level", default="ERROR", help="DEBUG, INFO, WARNING, ...")
+    add_diagram_command(sub)
     return parser
 
 
@@ -160,6 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "server":
         return run_server(args)
+    if args.command == "diagram":
+        return run_diagram(args)
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if on_terminal and not (args.line or args.plain):
+        try:
+            from .client.tui import run_tui
+        except ImportError as exc:  # prompt_toolkit missing: the line client still works
+            print(f"(full-screen client unavailable: {exc}; using the line client)")
+        else:
+            return run_tui(
+                args.host, args.port, args.name, show_vc=args.show_vc, event_log=args.event_log
+            )
     from .client.console import run_console
 
     return run_console(

@@ -111,3 +111,14 @@ def raw_peer(no_thread_leak: None) -> Iterator[Callable[[Server], RawPeer]]:
     yield make
     for peer in peers:
         peer.close()
+
+
+def wait_events(client: Client, events: list[Any], kind: type, count: int = 1) -> list[Any]:
+    """Wait until the client's callback has recorded ``count`` events of ``kind``.
+
+    (The client's state changes before its callbacks run, so waiting on the state
+    alone does not mean the callback has seen it yet.)"""
+    assert client.wait_until(lambda: sum(isinstance(e, kind) for e in events) >= count, WAIT), (
+        f"{client.username} never reported {count} x {kind.__name__}: {events}"
+    )
+    return [e for e in events if isinstance(e, kind)]

@@ -16,7 +16,7 @@ from stuttgart_chat import Client, JoinRefused, Server
 from stuttgart_chat.client import MemberLeft
 from stuttgart_chat.client.events import ClientEvent
 
-from .conftest import WAIT, RawPeer
+from .conftest import WAIT, RawPeer, wait_events
 
 MakeServer = Callable[..., Server]
 MakeClient = Callable[..., Client]
@@ -157,7 +157,7 @@ def test_bad_input_after_join(
     assert error_then_close(peer)["code"] == code
     # The others are told why Mallory is gone.
     assert bob.wait_until(lambda: "Mallory" not in bob.members, WAIT)
-    left = [e for e in events if isinstance(e, MemberLeft)]
+    left = wait_events(bob, events, MemberLeft)
     assert [(e.username, e.reason) for e in left] == [("Mallory", code)]
     after_the_attack(alice, bob)
 
@@ -233,7 +233,7 @@ def test_stalled_reader_is_dropped_and_nobody_loses_anything(
         assert bob.wait_for(sent, WAIT)
     assert bob.wait_until(lambda: "Sloth" not in bob.members, WAIT), "Sloth never dropped"
     assert sent < 2_000
-    left = [e for e in events if isinstance(e, MemberLeft)]
+    left = wait_events(bob, events, MemberLeft)
     assert [(e.username, e.reason) for e in left] == [("Sloth", "slow_consumer")]
     alice.send("done")
     assert bob.wait_for(sent + 1, WAIT)
@@ -280,7 +280,7 @@ def test_a_client_error_is_reported_as_client_error(
     assert alice.wait_until(lambda: "Mallory" in alice.members, WAIT)
     peer.send_frame({"type": "ERROR", "code": "everyone_is_fired", "message": "boo"})
     assert alice.wait_until(lambda: "Mallory" not in alice.members, WAIT)
-    left = [e for e in events if isinstance(e, MemberLeft)]
+    left = wait_events(alice, events, MemberLeft)
     assert [(e.username, e.reason) for e in left] == [("Mallory", "client_error")]
 
 

@@ -21,7 +21,7 @@ from stuttgart_chat.client import Delivered, Disconnected, Held, MemberJoined, M
 from stuttgart_chat.client.events import ClientEvent
 from stuttgart_chat.network.reorder import LinkDelay
 
-from .conftest import WAIT
+from .conftest import WAIT, wait_events
 
 MakeServer = Callable[..., Server]
 MakeClient = Callable[..., Client]
@@ -82,6 +82,7 @@ def test_reply_is_held_until_its_question_arrives(
     bob.send("Yes, by the door.")
     assert charlie.wait_for(2, WAIT)
     assert [m.label for m in charlie.messages] == ["Alice#1", "Bob#1"]
+    wait_events(charlie, events, Delivered, 2)
     kinds = [(type(e).__name__, getattr(e, "message", None)) for e in events]
     held = [e for e in events if isinstance(e, Held)]
     assert len(held) == 1, kinds
@@ -187,7 +188,7 @@ def test_leave_is_announced_and_the_name_can_return(
     bob.close()
     assert alice.wait_until(lambda: "Bob" not in alice.members, WAIT)
     joined = [e for e in events if isinstance(e, MemberJoined)]
-    left = [e for e in events if isinstance(e, MemberLeft)]
+    left = wait_events(alice, events, MemberLeft)
     assert [e.username for e in joined] == ["Bob"]
     assert [(e.username, e.reason) for e in left] == [("Bob", "leave")]
     # Bob's last message arrived before his LEFT.
@@ -262,7 +263,7 @@ def test_server_close_tells_clients(server: Server, make_client: MakeClient) -> 
     alice = make_client(server, "Alice", on_event=events.append)
     server.close()
     assert alice.wait_until(lambda: not alice.connected, WAIT)
-    gone = [e for e in events if isinstance(e, Disconnected)]
+    gone = wait_events(alice, events, Disconnected)
     assert len(gone) == 1 and gone[0].code == "server_closing"
     assert not server.members or server.closed
 
@@ -325,6 +326,7 @@ def test_nobody_speaks_before_their_join_under_delay(
     assert charlie.wait_until(
         lambda: "Dave" not in charlie.members and len(charlie.messages) == 2, WAIT
     )
+    wait_events(charlie, events, MemberLeft)
     story = [e.describe() for e in events if isinstance(e, (Delivered, MemberJoined, MemberLeft))]
     assert story == [
         "delivered: Alice#1",

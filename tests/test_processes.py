@@ -20,7 +20,7 @@ from stuttgart_chat import Client, Server
 from stuttgart_chat.client import Disconnected
 from stuttgart_chat.client.events import ClientEvent
 
-from .conftest import WAIT
+from .conftest import WAIT, wait_events
 
 ROOT = Path(__file__).resolve().parent.parent
 MakeClient = Callable[..., Client]
@@ -160,7 +160,7 @@ def test_server_process_stops_cleanly_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=WAIT) == 0
     assert alice.wait_until(lambda: not alice.connected, WAIT)
-    assert [e.code for e in events if isinstance(e, Disconnected)] == ["server_closing"]
+    assert [e.code for e in wait_events(alice, events, Disconnected)] == ["server_closing"]
 
 
 def plain_client_process(server: Server, name: str) -> subprocess.Popen[str]:
@@ -273,6 +273,8 @@ class Tmux:
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        # tmux leaves the socket file behind: /tmp/tmux-UID/NAME.
+        Path(f"/tmp/tmux-{os.getuid()}/{self.socket}").unlink(missing_ok=True)
 
 
 @pytest.fixture

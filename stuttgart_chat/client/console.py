@@ -35,7 +35,8 @@ commands:
   /quit         leave (Ctrl-D and Ctrl-C too)
 anything else is sent as a chat message"""
 
-_CONTROL = {c: "\ufffd" for c in range(32) if c not in (9, 10)} | {127: "\ufffd"}
+# C0 controls but tab and newline, DEL, and the C1 controls (U+009B is a CSI).
+_CONTROL = {c: "\ufffd" for c in (*range(32), *range(127, 160)) if c not in (9, 10)}
 
 
 def clean(text: str) -> str:

@@ -85,6 +85,7 @@ class Client:
         on_event: EventCallback | None = None,
         max_frame_bytes: int = Limits().max_frame_bytes,
         close_timeout: float = 2.0,
+        send_timeout: float = 10.0,
         event_log: EventLog | None = None,
     ) -> None:
         self.username = welcome.username
@@ -101,6 +102,9 @@ class Client:
         self.max_text_bytes = _limit(welcome.limits, "max_text_bytes", Limits().max_text_bytes)
         self.max_frame_bytes = _limit(welcome.limits, "max_frame_bytes", max_frame_bytes)
         self._reader = FrameReader(sock, max_frame_bytes)
+        # Bounds a send to a server that stopped reading (the receiver just wakes up
+        # now and then); a UI must not freeze in send().
+        sock.settimeout(send_timeout)
 
         # Re-entrant, so a wait_until() predicate may read the public properties.
         self._lock = threading.RLock()
@@ -203,6 +207,9 @@ class Client:
                 self._sock.sendall(frame)
             except OSError as exc:
                 failure = exc
+                # Part of a frame may be out: the stream cannot be trusted any more.
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
         # Outside both locks: a callback may call send() again.
         self._dispatch()
         if failure is not None:
@@ -216,9 +223,9 @@ class Client:
     def wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
         """Wait until ``predicate()`` is true; False on timeout.
 
-        The predicate is evaluated after every change, under the client's lock: it may
-        read the client's properties (``members``, ``vc``, ``held``...) but must not
-        block."""
+        The predicate is evaluated after every change and after every callback, under
+        the client's lock: it may read the client's properties (``members``, ``vc``,
+        ``held``...) or what a callback recorded, but must not block."""
         with self._changed:
             return self._changed.wait_for(predicate, timeout)
 
@@ -265,7 +272,10 @@ class Client:
         reason = "the server closed the connection"
         try:
             while True:
-                frame = self._reader.read()
+                try:
+                    frame = self._reader.read()
+                except TimeoutError:
+                    continue  # idle; the socket timeout only bounds our sends
                 if frame is None:
                     break
                 self._incoming.put(frame)
@@ -389,6 +399,9 @@ class Client:
                         self._on_event(event)
                 except Exception:  # noqa: BLE001 - a UI bug must not stop delivery
                     log.exception("%s: callback failed on %r", self.username, event)
+                # So that wait_until() also sees what the callback did.
+                with self._changed:
+                    self._changed.notify_all()
 
 
 def _limit(limits: dict[str, Any], name: str, default: int) -> int:
@@ -409,6 +422,7 @@ def create_client(
     handshake_timeout: float = 5.0,
     max_frame_bytes: int = Limits().max_frame_bytes,
     close_timeout: float = 2.0,
+    send_timeout: float = 10.0,
     event_log: str | Path | EventLog | None = None,
 ) -> Client:
     """Connect, join as ``username`` and return the running client.
@@ -438,7 +452,6 @@ def create_client(
             raise JoinRefused(answer.code, answer.message)
         if not isinstance(answer, Welcome):
             raise ProtocolError(ErrorCode.UNEXPECTED, f"expected WELCOME, got {answer.TYPE}")
-        sock.settimeout(None)
     except TimeoutError as exc:
         sock.close()
         raise ServerUnreachable(
@@ -466,6 +479,7 @@ def create_client(
         on_event=on_event,
         max_frame_bytes=max_frame_bytes,
         close_timeout=close_timeout,
+        send_timeout=send_timeout,
         event_log=event_log,
     )
 
