@@ -19,6 +19,7 @@ import pytest
 from stuttgart_chat import Client, Server
 from stuttgart_chat.client import Disconnected
 from stuttgart_chat.client.events import ClientEvent
+from stuttgart_chat.viz import compute_layout, load_logs
 
 from .conftest import WAIT, wait_events
 
@@ -95,6 +96,33 @@ def test_scripted_demo_shows_a_held_reply() -> None:
     # Every client prints with its prefix.
     for name in ("Alice", "Bob", "Charlie"):
         assert re.search(rf"^\[{name}\s*\] ", out, re.MULTILINE)
+
+
+def test_recorded_demo_writes_logs_and_diagram(tmp_path: Path) -> None:
+    record = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "run_demo.py", "--record", str(record), "--delay-ms", "300"],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    logs = sorted(record.glob("*.log"))
+    assert [p.name for p in logs] == ["Alice.log", "Bob.log", "Charlie.log", "server.log"]
+    assert f"Space-time diagram: {record / 'diagram.html'}" in result.stdout
+    layout = compute_layout(load_logs(logs))
+    assert set(layout.hosts) == {"Alice", "Bob", "Charlie", "@server"}
+    # The story: Charlie held Bob's answer until Alice's question came.
+    assert [(bar.host, bar.message, bar.waits) for bar in layout.held] == [
+        ("Charlie", "Bob#1", ("Alice#1",))
+    ]
+    page = (record / "diagram.html").read_text(encoding="utf-8")
+    assert "Bob#1 waits for Alice#1" in page and "http" not in page.replace(
+        "http://www.w3.org/2000/svg", ""
+    )
 
 
 def test_demo_stops_everything_on_sigterm() -> None:
