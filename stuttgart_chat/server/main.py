@@ -1,14 +1,17 @@
 """The chat server: accept thread, a reader thread per member, one global queue, one
-multicast thread (the design sketch's four roles), plus a writer thread per member.
+multicast thread (the design sketch's four roles), plus one writer thread.
 
 A chat message's way through the server:
 
 1. the member's reader thread reads a frame, parses and validates it, stamps the
    sender, checks the clock against what the server has accepted, and puts it on the
    global queue (checking and queueing under one lock, so queue order is accept order);
-2. the multicast thread takes it, encodes the frame once and pushes the same bytes to
-   every other member's outbox; it never blocks on a socket;
-3. each member's writer thread drains its outbox into its socket.
+2. the multicast thread takes it, with whatever else is waiting (a batch), encodes
+   each frame once and appends the same bytes to every other member's outbox; at the
+   end of the batch it sends each member what its socket takes without blocking,
+   many frames in one system call;
+3. the writer thread (writer.py) finishes what a full socket did not take, when it
+   becomes writable, and applies any injected delay.
 
 Joins and leaves travel through the same queue, so the multicast thread alone decides
 who receives what: a joiner's WELCOME carries the clock of exactly the chats
@@ -53,6 +56,10 @@ from ..eventlog import EventLog
 from ..network.messenger import FrameReader, encode_frame
 from ..network.reorder import DelayPolicy
 from .member import Member
+from .writer import Writer
+
+# Events the multicast thread takes from the queue before it flushes.
+_MAX_BATCH = 512
 
 log = logging.getLogger("stuttgart_chat.server")
 
@@ -142,9 +149,13 @@ class Server:
         self._names: dict[str, Member] = {}
         self._accepted = VectorClock()
         self._connections: set[Member] = set()
-        # Owned by the multicast thread.
+        # Owned by the multicast thread: who receives, what was relayed, and the frames
+        # of the batch being processed (flushed together when the batch ends).
         self._recipients: dict[str, Member] = {}
         self._relayed = VectorClock()
+        self._batch: dict[Member, list[bytes]] = {}
+        self._overflowed: list[Member] = []
+        self._writer = Writer(self.options.write_timeout)
         self._queue: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._log = (
             EventLog(self.options.event_log, SERVER_HOST) if self.options.event_log else None
@@ -192,17 +203,18 @@ class Server:
         closing = encode_frame(
             Error(ErrorCode.SERVER_CLOSING, "the server is shutting down").to_wire()
         )
-        for member in connections:
+        joined = [member for member in connections if member.joined]
+        for member in joined:
             member.finish(closing)
+            self._writer.watch(member)
         deadline = time.monotonic() + timeout
+        for member in joined:
+            member.done.wait(max(0.0, deadline - time.monotonic()))
+        self._writer.close()
         for member in connections:
-            if member.writer is not None:
-                member.writer.join(max(0.0, deadline - time.monotonic()))
             member.abort()
         for member in connections:
             member.reader.join(max(0.0, deadline - time.monotonic()))
-            if member.writer is not None:
-                member.writer.join(max(0.0, deadline - time.monotonic()))
         self._listener.close()
         self._wake_reader.close()
         self._wake_writer.close()
@@ -239,7 +251,6 @@ class Server:
                 sock,
                 address[:2],
                 max_outbox_frames=self.options.max_outbox_frames,
-                write_timeout=self.options.write_timeout,
                 run_reader=self._run_member,
             )
             with self._lock:
@@ -281,8 +292,9 @@ class Server:
             frame = encode_frame(Error(exc.code, exc.message).to_wire())
             if joined:
                 member.finish(frame, discard_pending=True)
+                self._writer.watch(member)
             else:
-                member.send_now(frame)
+                member.send_now(frame, self.options.write_timeout)
         except OSError as exc:
             log.info("%s: connection failed: %s", member.label, exc)
         finally:
@@ -292,9 +304,9 @@ class Server:
                 with contextlib.suppress(OSError):
                     member.sock.shutdown(socket.SHUT_WR)
             self._linger(member)
-            if member.writer is not None:
-                member.writer.join()
-            member.sock.close()
+            if joined:
+                member.done.wait()  # the writer flushed, or the server aborted us
+            member.close_sockets()
             with self._lock:
                 self._connections.discard(member)
             log.debug("%s: reader done (%s)", member.label, reason)
@@ -339,7 +351,7 @@ class Server:
             # Before the writer starts: the timeout bounds its writes (and the
             # reader's recv just wakes up idle now and then).
             member.sock.settimeout(self.options.write_timeout)
-            member.start_writer()
+            member.start_writing()
             self._queue.put(_JoinEvent(member))
         log.info("%s joined from %s:%d", member.name, *member.address)
 
@@ -412,18 +424,29 @@ class Server:
 
     def _run_multicast(self) -> None:
         while True:
-            event = self._queue.get()
-            if event is None:
-                return
+            events = [self._queue.get()]
+            # Whatever else is waiting joins the batch: one flush per member per batch,
+            # so a busy server writes many frames per system call.
+            with contextlib.suppress(queue.Empty):
+                while len(events) < _MAX_BATCH and events[-1] is not None:
+                    events.append(self._queue.get_nowait())
+            for event in events:
+                if event is None:
+                    self._deliver()
+                    return
+                try:
+                    if isinstance(event, _ChatEvent):
+                        self._multicast_chat(event.member, event.chat)
+                    elif isinstance(event, _JoinEvent):
+                        self._add_recipient(event.member)
+                    else:
+                        self._remove_recipient(event.member, event.reason)
+                except Exception:  # noqa: BLE001 - the one boundary that must survive a bug
+                    log.exception("multicast failed on %r", event)
             try:
-                if isinstance(event, _ChatEvent):
-                    self._multicast_chat(event.member, event.chat)
-                elif isinstance(event, _JoinEvent):
-                    self._add_recipient(event.member)
-                else:
-                    self._remove_recipient(event.member, event.reason)
-            except Exception:  # noqa: BLE001 - the one boundary that must survive a bug
-                log.exception("multicast failed on %r", event)
+                self._deliver()
+            except Exception:  # noqa: BLE001
+                log.exception("multicast failed delivering a batch")
 
     def _multicast_chat(self, sender: Member, chat: Chat) -> None:
         author = chat.sender
@@ -433,18 +456,52 @@ class Server:
             recipients = [name for name, m in self._recipients.items() if m is not sender]
             chat = chat.traced(self._log.record("relay", chat.label, recipients=recipients))
         frame = encode_frame(chat.to_wire())
+        for member in self._recipients.values():
+            if member is not sender:
+                self._queue_frame(member, frame, author=author)
+
+    def _queue_frame(self, member: Member, frame: bytes, author: str | None = None) -> None:
+        """Queue a frame for ``member``; a chat (``author`` set) may be delayed on purpose.
+
+        Without injected delay frames collect per member until the batch ends. With it,
+        each goes to the writer thread's heap with its due time: chats may overtake
+        chats, while a control frame goes after everything queued before it and no chat
+        overtakes a control frame queued before it.
+        """
         delay = self.options.delay
-        now = time.monotonic() if delay.active else 0.0
-        overflowed = []
-        for name, member in self._recipients.items():
-            if member is sender:
-                continue
-            due = now + delay.delay(author, name) if delay.active else None
-            if not member.push(frame, due):
-                overflowed.append(member)
-        for member in overflowed:
-            if self._recipients.get(member.name or "") is member:
-                self._drop_slow(member)
+        if not delay.active:
+            self._batch.setdefault(member, []).append(frame)
+            return
+        if author is None:
+            due = member.control_due = member.latest_due
+        else:
+            assert member.name is not None
+            due = max(time.monotonic() + delay.delay(author, member.name), member.control_due)
+            member.latest_due = max(member.latest_due, due)
+        if member.reserve(1):
+            self._writer.delay(due, member, frame)
+        else:
+            self._overflowed.append(member)
+
+    def _deliver(self) -> None:
+        """End of a batch: hand each member its frames and send what the kernel takes."""
+        while self._batch or self._overflowed:
+            batch, self._batch = self._batch, {}
+            for member, frames in batch.items():
+                self._enqueue(member, frames)
+            overflowed, self._overflowed = self._overflowed, []
+            for member in overflowed:
+                # Dropping one broadcasts its LEFT: a new (small) batch, hence the loop.
+                if self._recipients.get(member.name or "") is member:
+                    self._drop_slow(member)
+
+    def _enqueue(self, member: Member, frames: list[bytes]) -> None:
+        if not member.reserve(len(frames)):
+            self._overflowed.append(member)
+            return
+        member.enqueue(frames)
+        if member.flush():
+            self._writer.watch(member)
 
     def _add_recipient(self, member: Member) -> None:
         assert member.name is not None
@@ -454,7 +511,7 @@ class Server:
             vc=self._relayed.to_dict(),
             limits=self.limits.to_wire(),
         )
-        member.push(encode_frame(welcome.to_wire()))
+        self._queue_frame(member, encode_frame(welcome.to_wire()))
         self._broadcast(Joined(member.name))
         self._recipients[member.name] = member
         if self._log is not None:
@@ -469,7 +526,12 @@ class Server:
             log.info("%s left (%s)", name, reason)
             if self._log is not None:
                 self._log.record("member-left", name, reason=reason)
+        # What was relayed to the leaver before its leave still goes out first.
+        frames = self._batch.pop(member, None)
+        if frames:
+            self._enqueue(member, frames)
         member.finish()
+        self._writer.watch(member)
         with self._lock:
             if self._names.get(name_key(name)) is member:
                 del self._names[name_key(name)]
@@ -479,21 +541,21 @@ class Server:
         assert name is not None
         log.warning("%s: outbox full (%d frames), dropping", name, member.max_outbox_frames)
         del self._recipients[name]
+        self._batch.pop(member, None)
         error = Error(
             ErrorCode.SLOW_CONSUMER,
             f"you fell {member.max_outbox_frames} frames behind; disconnected",
         )
         member.finish(encode_frame(error.to_wire()), discard_pending=True)
+        self._writer.watch(member)
         self._broadcast(Left(name, ErrorCode.SLOW_CONSUMER))
         if self._log is not None:
             self._log.record("member-left", name, reason=ErrorCode.SLOW_CONSUMER)
 
     def _broadcast(self, message: Message) -> None:
         frame = encode_frame(message.to_wire())
-        overflowed = [m for m in self._recipients.values() if not m.push(frame)]
-        for member in overflowed:
-            if self._recipients.get(member.name or "") is member:
-                self._drop_slow(member)
+        for member in self._recipients.values():
+            self._queue_frame(member, frame)
 
 
 def create_server(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
