@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--write-timeout",
         type=float,
         default=_DEFAULT_OPTIONS.write_timeout,
-        help="seconds a write to one member may block before it is dropped",
+        help="seconds a member's socket may accept nothing while data waits, before it is dropped",
     )
     limits.add_argument(
         "--handshake-timeout",

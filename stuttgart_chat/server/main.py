@@ -72,7 +72,8 @@ class ServerOptions:
         limits: what a peer may send (frame size, text size, names, member count).
         max_outbox_frames: frames queued for one member before it counts as a slow
             consumer and is dropped.
-        write_timeout: seconds one write to a member may block before it is dropped.
+        write_timeout: seconds a member's socket may accept nothing while data waits
+            for it, before the member is dropped (also bounds handshake refusals).
         handshake_timeout: seconds a new connection has to send JOIN.
         linger_timeout: seconds to wait for a closing peer to close its side, so the
             last frames (an ERROR, say) are not lost to a connection reset.
