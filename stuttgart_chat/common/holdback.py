@@ -26,8 +26,9 @@ This module is pure: no sockets, threads or clock reads.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
 
 from .protocol import Chat
 from .vector_clock import VectorClock
@@ -51,7 +52,6 @@ class Wait:
         return f"{self.member}#{self.first}..{self.last}"
 
 
-@dataclass(frozen=True)
 class Arrival:
     """What happened when a message arrived.
 
@@ -60,23 +60,70 @@ class Arrival:
         delivered: every message delivered because of this arrival, in delivery order:
             the arrival itself first (if it was deliverable), then the held messages it
             released, each after everything it depends on.
-        waits: for a held arrival, what it waits for.
+        waits: for a held arrival, what it waits for. Described when first read (a
+            queue that nobody watches does not pay for the description), against the
+            clock at that moment: read it before adding more messages.
     """
 
-    outcome: str
-    delivered: tuple[Chat, ...] = ()
-    waits: tuple[Wait, ...] = ()
+    __slots__ = ("outcome", "delivered", "_waits", "_explain")
+
+    def __init__(
+        self,
+        outcome: str,
+        delivered: tuple[Chat, ...] = (),
+        waits: tuple[Wait, ...] | None = None,
+        explain: Callable[[], tuple[Wait, ...]] | None = None,
+    ) -> None:
+        self.outcome = outcome
+        self.delivered = delivered
+        self._waits = waits
+        self._explain = explain
+
+    @property
+    def waits(self) -> tuple[Wait, ...]:
+        if self._waits is None:
+            self._waits = self._explain() if self._explain is not None else ()
+            self._explain = None
+        return self._waits
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Arrival):
+            return NotImplemented
+        return (self.outcome, self.delivered, self.waits) == (
+            other.outcome,
+            other.delivered,
+            other.waits,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Arrival({self.outcome!r}, delivered={self.delivered!r}, waits={self.waits!r})"
 
 
-@dataclass
 class _Held:
-    message: Chat
-    sender: str
-    seq: int
-    # (member, needed): the message needs C[member] >= needed.
-    conditions: list[tuple[str, int]]
-    cursor: int = 0
-    arrival_index: int = field(default=0)
+    """A message in the queue, and how far its conditions have been checked.
+
+    ``rest`` iterates the message's clock entries lazily: every entry before it is a
+    condition already met (conditions stay met), the one it stopped at is the one the
+    message is filed under. Nothing is copied, so holding costs little memory.
+    """
+
+    __slots__ = ("message", "sender", "seq", "rest", "arrival_index")
+
+    def __init__(
+        self,
+        message: Chat,
+        sender: str,
+        seq: int,
+        rest: Iterator[tuple[str, int]],
+        arrival_index: int,
+    ) -> None:
+        self.message = message
+        self.sender = sender
+        self.seq = seq
+        self.rest = rest
+        self.arrival_index = arrival_index
 
 
 class HoldBackQueue:
@@ -114,7 +161,9 @@ class HoldBackQueue:
         seq = self._counts.get(member, 0) + 1
         self._counts[member] = seq
         ready: deque[_Held] = deque()
-        self._wake(member, seq, ready)
+        waiters = self._waiting.pop((member, seq), None)
+        if waiters:
+            ready.extend(w for w in waiters if self._file(w))
         delivered: list[Chat] = []
         self._deliver(ready, delivered)
         return seq, tuple(delivered)
@@ -132,20 +181,15 @@ class HoldBackQueue:
         seq = vc.get(sender, 0)
         if seq < 1:
             raise ValueError(f"message from {sender} has no entry for its sender: {vc}")
-        counts = self._counts
-        if seq <= counts.get(sender, 0) or (sender, seq) in self._held:
+        if seq <= self._counts.get(sender, 0) or (sender, seq) in self._held:
             return Arrival(DUPLICATE)
-
-        conditions = [(member, count) for member, count in vc.items() if member != sender]
-        if seq > 1:
-            conditions.append((sender, seq - 1))
-        held = _Held(message, sender, seq, conditions, 0, self._arrivals)
+        held = _Held(message, sender, seq, iter(vc.items()), self._arrivals)
         self._arrivals += 1
         if not self._file(held):
             self._held[(sender, seq)] = held
-            return Arrival(HELD, waits=self.waiting_for(message))
+            return Arrival(HELD, explain=partial(self.waiting_for, message))
         delivered: list[Chat] = []
-        self._deliver(deque([held]), delivered)
+        self._deliver(deque((held,)), delivered)
         return Arrival(DELIVERED, delivered=tuple(delivered))
 
     def waiting_for(self, message: Chat) -> tuple[Wait, ...]:
@@ -168,36 +212,39 @@ class HoldBackQueue:
     # -- internals -----------------------------------------------------------------
 
     def _file(self, held: _Held) -> bool:
-        """Advance past met conditions; file under the first unmet one.
+        """Check the conditions not yet met; file under the first unmet one.
 
         Returns True when every condition is met (the message is deliverable).
         """
-        counts = self._counts
-        conditions = held.conditions
-        cursor = held.cursor
-        while cursor < len(conditions):
-            member, needed = conditions[cursor]
-            if counts.get(member, 0) < needed:
-                held.cursor = cursor
-                self._waiting.setdefault((member, needed), []).append(held)
+        have = self._counts.get
+        sender = held.sender
+        for member, count in held.rest:
+            # The sender's own entry: its previous message must be here, not this one.
+            needed = count - 1 if member == sender else count
+            if have(member, 0) < needed:
+                key = (member, needed)
+                waiters = self._waiting.get(key)
+                if waiters is None:
+                    self._waiting[key] = [held]
+                else:
+                    waiters.append(held)
                 return False
-            cursor += 1
-        held.cursor = cursor
         return True
 
     def _deliver(self, ready: deque[_Held], delivered: list[Chat]) -> None:
         """Deliver every message in ``ready`` and everything they release, in order."""
+        counts = self._counts
+        held_map = self._held
+        waiting = self._waiting
         while ready:
             held = ready.popleft()
             delivered.append(held.message)
-            self._held.pop((held.sender, held.seq), None)
-            # Deliverable means only the sender's entry moves, by exactly one.
-            self._counts[held.sender] = held.seq
-            self._wake(held.sender, held.seq, ready)
-
-    def _wake(self, member: str, value: int, ready: deque[_Held]) -> None:
-        waiters = self._waiting.pop((member, value), None)
-        if waiters:
-            for waiter in waiters:
-                if self._file(waiter):
-                    ready.append(waiter)
+            held_map.pop((held.sender, held.seq), None)
+            # Deliverable means only the sender's entry moves, by exactly one: that
+            # wakes exactly the messages filed under (sender, new value).
+            counts[held.sender] = held.seq
+            waiters = waiting.pop((held.sender, held.seq), None)
+            if waiters:
+                for waiter in waiters:
+                    if self._file(waiter):
+                        ready.append(waiter)
