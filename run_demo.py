@@ -147,6 +147,8 @@ def run_tmux(args: argparse.Namespace) -> int:
                 check=True,
             )
             subprocess.run([*tmux, "select-layout", "-t", session, "tiled"], check=True)
+        # Click a pane to type in it.
+        subprocess.run([*tmux, "set-option", "-t", session, "mouse", "on"], check=False)
         subprocess.run([*tmux, "select-pane", "-t", f"{session}:0.1"], check=True)
         hint = (
             "Stuttgart Chat demo: type in Alice's pane, answer in Bob's, watch Charlie hold "
@@ -430,8 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--delay-ms",
         type=int,
-        default=2000,
-        help="extra delay of frames from Alice to Charlie (default 2000)",
+        default=None,
+        help="extra delay of frames from Alice to Charlie (default: 10000 when you type, "
+        "long enough to write an answer in Bob's pane; 2000 in the scripted run)",
     )
     parser.add_argument(
         "--jitter-ms", type=int, default=0, help="random delay of every frame, 0..MS (default 0)"
@@ -456,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.port = free_port()
     signal.signal(signal.SIGTERM, _raise_stop)
     mode = choose_mode(args.mode, bool(args.record))
+    if args.delay_ms is None:
+        args.delay_ms = 2000 if mode == "script" else 10000
     if mode in ("tmux", "windows"):
         ensure_terminal_ui(argv)
     try:
