@@ -29,9 +29,15 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# Made once: json.dumps/json.loads with options build a new encoder/decoder per call,
+# which the server's profile showed on every frame.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def encode_frame(obj: dict[str, Any]) -> bytes:
     """One frame: length prefix and compact UTF-8 JSON."""
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = _ENCODER.encode(obj).encode("utf-8")
     return HEADER.pack(len(body)) + body
 
 
@@ -46,7 +52,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not UTF-8 ({exc.reason})") from None
     try:
-        obj = json.loads(text, parse_constant=_refuse_constant)
+        obj = _DECODER.decode(text)
     # ValueError covers malformed JSON and over-long integer literals; RecursionError
     # covers absurdly deep nesting.
     except (ValueError, RecursionError) as exc:
