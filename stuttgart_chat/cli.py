@@ -27,6 +27,16 @@ def _link_delay(spec: str) -> LinkDelay:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stuttgart-chat",
@@ -36,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = sub.add_parser("server", help="run a chat server")
     server.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    server.add_argument("--port", type=_port, default=DEFAULT_PORT, help="0 picks a free port")
     reorder = server.add_argument_group(
         "injected delay", "make frames overtake each other, so the hold-back queue has work"
     )
@@ -99,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     client = sub.add_parser("client", help="join a chat server")
     client.add_argument("name", help="your username")
     client.add_argument("--host", default="127.0.0.1", help="server address")
-    client.add_argument("--port", type=int, default=DEFAULT_PORT, help="server port")
+    client.add_argument("--port", type=_port, default=DEFAULT_PORT, help="server port")
     client.add_argument("--show-vc", action="store_true", help="show each message's clock")
     client.add_argument(
         "--event-log", metavar="FILE", help="write the event log (ShiViz format) to FILE"

@@ -16,6 +16,7 @@ from stuttgart_chat import (
     ServerUnreachable,
     VectorClock,
     create_client,
+    create_server,
 )
 from stuttgart_chat.client import Delivered, Disconnected, Held, MemberJoined, MemberLeft
 from stuttgart_chat.client.events import ClientEvent
@@ -347,3 +348,19 @@ def test_client_refuses_a_frame_the_server_would_refuse(
     assert alice.vc == {} and alice.messages == []
     alice.send("fits")
     assert alice.vc == {"Alice": 1}
+
+
+def test_a_busy_port_fails_cleanly(no_thread_leak: None) -> None:
+    """Binding fails before any thread starts, so nothing is left running."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):
+            create_server("127.0.0.1", port)
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 99999])
+def test_ports_out_of_range_are_refused(port: int) -> None:
+    with pytest.raises(ValueError, match="port must be"):
+        create_server("127.0.0.1", port)
+    with pytest.raises(ValueError, match="port must be"):
+        create_client("127.0.0.1", port, "Alice")

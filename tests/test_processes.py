@@ -416,3 +416,18 @@ def test_tmux_demo_runs_and_stops_on_sigterm(tmux: Tmux) -> None:
         assert gone.returncode != 0, "the demo's tmux session is still there"
     finally:
         inner.kill()
+
+
+@pytest.mark.parametrize("command", ["server", "client Alice"])
+def test_cli_refuses_a_port_out_of_range(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stuttgart_chat", *command.split(), "--port", "99999"],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert "port must be 0-65535, not 99999" in result.stderr

@@ -672,3 +672,18 @@ def render_png(ansi: str, columns: int, rows: int, path: Path) -> None:
                 x += width
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
+
+
+def test_long_typed_input_keeps_a_bounded_undo_history() -> None:
+    """prompt_toolkit saves the line before every key: without a bound, typing 40k
+    characters kept every prefix (800 MB)."""
+    from stuttgart_chat.client.tui import _InputBuffer
+
+    buffer = _InputBuffer(multiline=False)
+    for _ in range(5_000):
+        buffer.save_to_undo_stack()
+        buffer.insert_text("x")
+    assert buffer.text == "x" * 5_000
+    assert len(buffer._undo_stack) <= _InputBuffer.UNDO_LIMIT
+    buffer.undo()
+    assert buffer.text == "x" * 4_999

@@ -100,6 +100,7 @@ class Console:
         self.interactive = interactive
         self.prompt = f"{username}> " if interactive else ""
         self._output_lock = threading.Lock()
+        self._prompting = False
         self._main_thread = threading.main_thread()
         self._server_gone = False
         self.client: Client | None = None
@@ -110,8 +111,10 @@ class Console:
         """Print above the input line, then redraw the prompt and the typed text."""
         with self._output_lock:
             if self.interactive:
-                typed = _typed_so_far()
-                self.stdout.write("\r\x1b[2K" + text + "\n" + self.prompt + typed)
+                # The prompt is redrawn only while input() shows it; before that,
+                # input() prints it itself.
+                redraw = self.prompt + _typed_so_far() if self._prompting else ""
+                self.stdout.write("\r\x1b[2K" + text + "\n" + redraw)
             else:
                 self.stdout.write(text + "\n")
             self.stdout.flush()
@@ -194,7 +197,13 @@ class Console:
             if self._server_gone:
                 return
             if self.interactive:
-                line = input(self.prompt)
+                with self._output_lock:
+                    self._prompting = True
+                try:
+                    line = input(self.prompt)
+                finally:
+                    with self._output_lock:
+                        self._prompting = False
             else:
                 line = self.stdin.readline()
                 if not line:

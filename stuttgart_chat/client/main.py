@@ -437,6 +437,8 @@ def create_client(
         JoinRefused: the server refused the name (taken, invalid) or is full.
         ProtocolError: the server answered with something other than WELCOME.
     """
+    if not 0 < server_port <= 65535:
+        raise ValueError(f"port must be 1-65535, not {server_port}")
     try:
         sock = socket.create_connection((server_host, server_port), timeout=connect_timeout)
     except OSError as exc:

@@ -119,6 +119,23 @@ def remaining_waits(waits: Iterable[Wait], clock: dict[str, int]) -> tuple[Wait,
     return tuple(left)
 
 
+class _InputBuffer(Buffer):
+    """The input line, with a bounded undo history.
+
+    prompt_toolkit saves the whole line for undo before every key press, so typing
+    (or pasting without bracketed paste) a long text kept every prefix of it: 40,000
+    characters took 800 MB. The last ``UNDO_LIMIT`` states are plenty for a chat line.
+    """
+
+    UNDO_LIMIT = 100
+
+    def save_to_undo_stack(self, clear_redo_stack: bool = True) -> None:
+        super().save_to_undo_stack(clear_redo_stack)
+        # A private list of prompt_toolkit's, trimmed in place.
+        if len(self._undo_stack) > self.UNDO_LIMIT:
+            del self._undo_stack[: -self.UNDO_LIMIT]
+
+
 @dataclass(frozen=True, eq=False)
 class Line:
     """One entry of the message view, before styling and wrapping."""
@@ -535,7 +552,9 @@ class ChatTui:
         # Events from the client's threads wait here for the app thread.
         self._inbox: queue.SimpleQueue[ClientEvent | Line] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.input = Buffer(multiline=False, accept_handler=self._accept, history=InMemoryHistory())
+        self.input = _InputBuffer(
+            multiline=False, accept_handler=self._accept, history=InMemoryHistory()
+        )
         self.app: Application[int] = Application(
             layout=self._layout(),
             key_bindings=self._key_bindings(),

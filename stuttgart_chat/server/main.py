@@ -156,15 +156,18 @@ class Server:
         self._relayed = VectorClock()
         self._batch: dict[Member, list[bytes]] = {}
         self._overflowed: list[Member] = []
-        self._writer = Writer(self.options.write_timeout)
         self._queue: queue.SimpleQueue[_Event] = queue.SimpleQueue()
-        self._log = (
-            EventLog(self.options.event_log, SERVER_HOST) if self.options.event_log else None
-        )
 
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0-65535, not {port}")
+        # Bind first: if that fails, no thread has been started that would need stopping.
         self._listener = socket.create_server(
             (host, port), backlog=self.options.backlog, reuse_port=False
         )
+        self._log = (
+            EventLog(self.options.event_log, SERVER_HOST) if self.options.event_log else None
+        )
+        self._writer = Writer(self.options.write_timeout)
         self._wake_reader, self._wake_writer = socket.socketpair()
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._accept_thread = threading.Thread(target=self._run_accept, name="accept")
@@ -318,7 +321,7 @@ class Server:
         except TimeoutError:
             raise ProtocolError(
                 ErrorCode.HANDSHAKE_TIMEOUT,
-                f"no JOIN within {self.options.handshake_timeout:g} seconds",
+                f"no JOIN within {self.options.handshake_timeout:g} s",
             ) from None
         if frame is None:
             raise _Leaving("disconnect")
