@@ -460,9 +460,21 @@ class Server:
             recipients = [name for name, m in self._recipients.items() if m is not sender]
             chat = chat.traced(self._log.record("relay", chat.label, recipients=recipients))
         frame = encode_frame(chat.to_wire())
+        if self.options.delay.active:
+            for member in self._recipients.values():
+                if member is not sender:
+                    self._queue_frame(member, frame, author=author)
+            return
+        # The hot loop (the profile's top line at 100+ members): no delay to apply,
+        # so append to the batch directly.
+        batch = self._batch
         for member in self._recipients.values():
             if member is not sender:
-                self._queue_frame(member, frame, author=author)
+                frames = batch.get(member)
+                if frames is None:
+                    batch[member] = [frame]
+                else:
+                    frames.append(frame)
 
     def _queue_frame(self, member: Member, frame: bytes, author: str | None = None) -> None:
         """Queue a frame for ``member``; a chat (``author`` set) may be delayed on purpose.
