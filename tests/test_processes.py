@@ -74,12 +74,10 @@ def read_until(process: subprocess.Popen[str], pattern: str, timeout: float = WA
     raise AssertionError(f"no line matching /{pattern}/ in {lines}")
 
 
-# -- run_demo.py ---------------------------------------------------------------------
-
-
-def test_scripted_demo_shows_a_held_reply() -> None:
-    result = subprocess.run(
-        [sys.executable, "run_demo.py", "--mode", "script", "--delay-ms", "300"],
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in the repository, no input, output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=ROOT,
         env=env(),
         capture_output=True,
@@ -87,6 +85,13 @@ def test_scripted_demo_shows_a_held_reply() -> None:
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
+
+
+# -- run_demo.py ---------------------------------------------------------------------
+
+
+def test_scripted_demo_shows_a_held_reply() -> None:
+    result = run_python("run_demo.py", "--mode", "script", "--delay-ms", "300")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "[Charlie]   ⏸ held: Bob#1 waits for Alice#1" in out
@@ -100,15 +105,7 @@ def test_scripted_demo_shows_a_held_reply() -> None:
 
 def test_recorded_demo_writes_logs_and_diagram(tmp_path: Path) -> None:
     record = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "run_demo.py", "--record", str(record), "--delay-ms", "300"],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_python("run_demo.py", "--record", str(record), "--delay-ms", "300")
     assert result.returncode == 0, result.stdout + result.stderr
     logs = sorted(record.glob("*.log"))
     assert [p.name for p in logs] == ["Alice.log", "Bob.log", "Charlie.log", "server.log"]
@@ -245,25 +242,8 @@ def test_client_process_exits_when_the_server_goes(server: Server) -> None:
 def test_client_process_reports_a_taken_name(server: Server, make_client: MakeClient) -> None:
     make_client(server, "Alice")
     host, port = server.address
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stuttgart_chat",
-            "client",
-            "Alice",
-            "--plain",
-            "--host",
-            host,
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
+    result = run_python(
+        "-m", "stuttgart_chat", "client", "Alice", "--plain", "--host", host, "--port", str(port)
     )
     assert result.returncode == 2
     assert "name_taken" in result.stdout
@@ -420,14 +400,6 @@ def test_tmux_demo_runs_and_stops_on_sigterm(tmux: Tmux) -> None:
 
 @pytest.mark.parametrize("command", ["server", "client Alice"])
 def test_cli_refuses_a_port_out_of_range(command: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "stuttgart_chat", *command.split(), "--port", "99999"],
-        cwd=ROOT,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_python("-m", "stuttgart_chat", *command.split(), "--port", "99999")
     assert result.returncode == 2
     assert "port must be 0-65535, not 99999" in result.stderr
