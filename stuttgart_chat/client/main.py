@@ -18,7 +18,6 @@ import logging
 import queue
 import socket
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -484,9 +483,3 @@ def create_client(
         send_timeout=send_timeout,
         event_log=event_log,
     )
-
-
-def wait_all(clients: list[Client], count: int, timeout: float) -> bool:
-    """Wait until every client has at least ``count`` deliveries (shared deadline)."""
-    deadline = time.monotonic() + timeout
-    return all(c.wait_for(count, max(0.0, deadline - time.monotonic())) for c in clients)

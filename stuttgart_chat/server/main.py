@@ -28,7 +28,6 @@ import socket
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -187,10 +186,6 @@ class Server:
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
-
-    def serve_forever(self, poll: float | None = None) -> None:
-        """Block until ``close()`` is called (from another thread or a signal handler)."""
-        self._closed.wait(poll)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop accepting, tell members the server is closing, stop every thread."""
@@ -597,13 +592,3 @@ def _options_from(options: dict[str, Any]) -> ServerOptions:
             seed=delay_args.get("seed"),
         )
     return ServerOptions(limits=limits, **options)
-
-
-@contextlib.contextmanager
-def running_server(host: str = "127.0.0.1", port: int = 0, **options: Any) -> Iterator[Server]:
-    """``with running_server() as server:`` (same as ``with create_server() as server``)."""
-    server = create_server(host, port, **options)
-    try:
-        yield server
-    finally:
-        server.close()
