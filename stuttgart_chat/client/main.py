@@ -100,6 +100,9 @@ class Client:
         # it changes our clock.
         self.max_text_bytes = _limit(welcome.limits, "max_text_bytes", Limits().max_text_bytes)
         self.max_frame_bytes = _limit(welcome.limits, "max_frame_bytes", max_frame_bytes)
+        self._limits = Limits(
+            max_text_bytes=self.max_text_bytes, max_frame_bytes=self.max_frame_bytes
+        )
         self._reader = FrameReader(sock, max_frame_bytes)
         # Bounds a send to a server that stopped reading (the receiver just wakes up
         # now and then); a UI must not freeze in send().
@@ -178,7 +181,7 @@ class Client:
             ProtocolError: ``TEXT_TOO_LONG`` (nothing is sent, the clock is unchanged).
             ConnectionLost: the connection is closed.
         """
-        Limits(max_text_bytes=self.max_text_bytes).check_text(text)
+        self._limits.check_text(text)
         failure: OSError | None = None
         # _send_lock keeps the wire order equal to the clock order of our messages.
         with self._send_lock:
